@@ -1,0 +1,269 @@
+"""The local provider: systemd containers that act as VMs, all on one machine.
+
+This is the one place that knows how a container must be started to behave like a VM on these
+hosts (see RUN_FLAGS). The bring-up command, the local dynamic inventory and every molecule
+scenario create their hosts through it.
+
+CLI (``python -m vrecloud.local ...``):
+  up SPEC          build the base image if needed, create the cluster's hosts, print inventory JSON
+  down CLUSTER     remove the cluster's containers, volumes and network
+  create NAME ...  create (or start) one host; used by molecule's create playbook
+  list [CLUSTER]   print the hosts as JSON
+  dockerd          start dockerd when none answers
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from vrecloud import image as base_image
+from vrecloud.spec import ClusterSpec, SpecError, load_spec
+
+LABEL_CLUSTER = "vre.cluster"
+LABEL_GROUPS = "vre.groups"
+NETWORK = os.environ.get("VRE_LOCAL_NETWORK", "vre")
+
+# How a container acts as a VM here. `--privileged` is refused on these hosts (one capability
+# cannot be granted), so the needed capabilities are added one by one:
+#   SYS_ADMIN, NET_ADMIN   systemd, mounts, docker-in-docker, network set-up
+#   DAC_READ_SEARCH        NFS-Ganesha's VFS backend opens files by handle (open_by_handle_at)
+# systemd needs the host cgroup namespace, /sys/fs/cgroup writable and tmpfs on /run and /tmp.
+RUN_FLAGS: tuple[str, ...] = (
+    "--cap-add=SYS_ADMIN",
+    "--cap-add=NET_ADMIN",
+    "--cap-add=DAC_READ_SEARCH",
+    "--security-opt=seccomp=unconfined",
+    "--security-opt=apparmor=unconfined",
+    "--cgroupns=host",
+    "--volume=/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    "--tmpfs=/run:exec,mode=755",
+    "--tmpfs=/run/lock",
+    "--tmpfs=/tmp:exec,mode=1777",
+    "--stop-signal=SIGRTMIN+3",
+)
+SYSTEMD_CMD = ("/lib/systemd/systemd",)
+
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+class ProviderError(RuntimeError):
+    """A failure with a message meant for the operator."""
+
+
+def _docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise ProviderError(f"docker {' '.join(args[:2])} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc
+
+
+def dockerd_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
+
+
+def ensure_dockerd(timeout: float = 60.0) -> None:
+    """Start dockerd when nothing answers (these machines start no services by themselves)."""
+    if dockerd_answers():
+        return
+    dockerd = shutil.which("dockerd")
+    if dockerd is None:
+        raise ProviderError("no Docker engine: install it with `apt-get install docker.io` (./vre bootstrap does)")
+    log = open("/var/log/vre-dockerd.log", "ab")  # noqa: SIM115 - handed to the daemon
+    subprocess.Popen([dockerd], stdout=log, stderr=log, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if dockerd_answers():
+            return
+        time.sleep(1)
+    raise ProviderError(f"dockerd did not answer within {timeout:.0f}s; see /var/log/vre-dockerd.log")
+
+
+def ensure_network(name: str = NETWORK) -> None:
+    if _docker("network", "inspect", name, check=False).returncode != 0:
+        _docker("network", "create", "--label", "vre.managed=true", name)
+
+
+def _volume_name(host: str, path: str) -> str:
+    slug = re.sub(r"[^a-zA-Z0-9]+", "-", path).strip("-") or "root"
+    return f"{host}-{slug}"
+
+
+def _inspect(name: str) -> dict[str, Any] | None:
+    proc = _docker("container", "inspect", name, check=False)
+    if proc.returncode != 0:
+        return None
+    return json.loads(proc.stdout)[0]
+
+
+def _wait_for_systemd(name: str, timeout: float = 90.0) -> None:
+    """Wait until systemd inside the container has finished booting."""
+    deadline = time.monotonic() + timeout
+    state = ""
+    while time.monotonic() < deadline:
+        proc = _docker("exec", name, "systemctl", "is-system-running", check=False)
+        state = proc.stdout.strip()
+        if state in ("running", "degraded"):
+            return
+        time.sleep(1)
+    raise ProviderError(f"host {name}: systemd did not finish booting in {timeout:.0f}s (state {state!r})")
+
+
+def create_host(
+    name: str,
+    cluster: str,
+    groups: Sequence[str],
+    volumes: Iterable[str] = (),
+    image: str = base_image.IMAGE,
+    network: str = NETWORK,
+) -> dict[str, Any]:
+    """Create `name` (or start it if it exists stopped) and return its host record."""
+    if not _NAME_RE.match(name):
+        raise ProviderError(f"host name {name!r} is not valid: use lower-case letters, digits and '-'")
+    info = _inspect(name)
+    created = info is None
+    if info is not None:
+        labels = info["Config"]["Labels"] or {}
+        if labels.get(LABEL_CLUSTER) != cluster:
+            raise ProviderError(
+                f"a container named {name} exists but is not part of cluster {cluster!r}; "
+                "it was left untouched: remove or rename it, or pick another cluster name"
+            )
+        if not info["State"]["Running"]:
+            _docker("start", name)
+    else:
+        ensure_network(network)
+        args = [
+            "run",
+            "--detach",
+            f"--name={name}",
+            f"--hostname={name}",
+            f"--network={network}",
+            f"--label={LABEL_CLUSTER}={cluster}",
+            f"--label={LABEL_GROUPS}={','.join(groups)}",
+            *RUN_FLAGS,
+        ]
+        for path in volumes:
+            vol = _volume_name(name, path)
+            _docker("volume", "create", "--label", f"{LABEL_CLUSTER}={cluster}", vol)
+            args.append(f"--volume={vol}:{path}")
+        args += [image, *SYSTEMD_CMD]
+        _docker(*args)
+    _wait_for_systemd(name)
+    return {**host_record(_inspect(name) or {}), "created": created}
+
+
+def host_record(info: dict[str, Any]) -> dict[str, Any]:
+    labels = info["Config"]["Labels"] or {}
+    networks = info["NetworkSettings"]["Networks"] or {}
+    address = next((n["IPAddress"] for n in networks.values() if n.get("IPAddress")), None)
+    return {
+        "name": info["Name"].lstrip("/"),
+        "cluster": labels.get(LABEL_CLUSTER),
+        "groups": [g for g in labels.get(LABEL_GROUPS, "").split(",") if g],
+        "address": address,
+        "running": info["State"]["Running"],
+    }
+
+
+def list_hosts(cluster: str | None = None) -> list[dict[str, Any]]:
+    flt = f"label={LABEL_CLUSTER}" + (f"={cluster}" if cluster else "")
+    ids = _docker("ps", "--all", "--quiet", "--filter", flt).stdout.split()
+    if not ids:
+        return []
+    infos = json.loads(_docker("container", "inspect", *ids).stdout)
+    return sorted((host_record(i) for i in infos), key=lambda h: h["name"])
+
+
+def inventory(hosts: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Ansible's dynamic-inventory JSON for these hosts (``--list`` format)."""
+    inv: dict[str, Any] = {"_meta": {"hostvars": {}}, "all": {"children": ["ungrouped"]}}
+    for host in hosts:
+        for group in host["groups"]:
+            inv.setdefault(group, {"hosts": []})["hosts"].append(host["name"])
+            if group not in inv["all"]["children"]:
+                inv["all"]["children"].append(group)
+        inv["_meta"]["hostvars"][host["name"]] = {
+            "ansible_connection": "community.docker.docker",
+            "ansible_host": host["name"],
+            "vre_private_address": host["address"],
+            "vre_provider": "local",
+        }
+    return inv
+
+
+def up(spec: ClusterSpec) -> list[dict[str, Any]]:
+    ensure_dockerd()
+    base_image.build()
+    hosts = []
+    for node in spec.nodes():
+        hosts.append(create_host(node.name, spec.cluster, node.groups, node.volumes))
+        print(f"host {node.name}: {', '.join(node.groups)}", file=sys.stderr)
+    return hosts
+
+
+def down(cluster: str) -> list[str]:
+    """Remove exactly the cluster's containers and volumes; return the names removed."""
+    if not dockerd_answers():
+        return []
+    removed = [h["name"] for h in list_hosts(cluster)]
+    if removed:
+        _docker("rm", "--force", "--volumes", *removed)
+    vols = _docker("volume", "ls", "--quiet", "--filter", f"label={LABEL_CLUSTER}={cluster}").stdout.split()
+    if vols:
+        _docker("volume", "rm", "--force", *vols)
+    return removed
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vrecloud.local", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p_up = sub.add_parser("up", help="create the hosts of a cluster spec")
+    p_up.add_argument("spec")
+    p_down = sub.add_parser("down", help="remove a cluster's hosts")
+    p_down.add_argument("cluster")
+    p_create = sub.add_parser("create", help="create or start one host")
+    p_create.add_argument("name")
+    p_create.add_argument("--cluster", required=True)
+    p_create.add_argument("--group", action="append", default=[], dest="groups")
+    p_create.add_argument("--volume", action="append", default=[], dest="volumes")
+    p_list = sub.add_parser("list", help="print hosts as JSON")
+    p_list.add_argument("cluster", nargs="?")
+    sub.add_parser("dockerd", help="start dockerd when none answers")
+    sub.add_parser("image", help="build the base image when it is missing or stale")
+    args = parser.parse_args(argv)
+    try:
+        if args.cmd == "up":
+            print(json.dumps(inventory(up(load_spec(args.spec))), indent=2))
+        elif args.cmd == "down":
+            for name in down(args.cluster):
+                print(f"removed {name}")
+        elif args.cmd == "create":
+            ensure_dockerd()
+            base_image.build()
+            print(json.dumps(create_host(args.name, args.cluster, args.groups, args.volumes)))
+        elif args.cmd == "list":
+            print(json.dumps(list_hosts(args.cluster), indent=2))
+        elif args.cmd == "dockerd":
+            ensure_dockerd()
+        elif args.cmd == "image":
+            ensure_dockerd()
+            base_image.build()
+    except (ProviderError, SpecError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -96,7 +96,9 @@ def build(image: str = IMAGE, force: bool = False) -> str:
         print(f"base image {image} is current", file=sys.stderr)
         return image
     if shutil.which("debootstrap") is None:
-        raise SystemExit("debootstrap is missing: run `apt-get install debootstrap` (scripts/bootstrap.sh does)")
+        raise SystemExit(
+            "debootstrap is missing: run `apt-get install debootstrap` (scripts/bootstrap.sh does)"
+        )
     with tempfile.TemporaryDirectory(prefix="vre-rootfs-", dir="/var/tmp") as tmp:
         root = Path(tmp) / "root"
         _run(
@@ -129,10 +131,13 @@ def build(image: str = IMAGE, force: bool = False) -> str:
         # Each container gets its own machine-id at first boot.
         (root / "etc/machine-id").write_text("")
         _run(["chroot", str(root), "apt-get", "clean"])
-        for sub in ("var/lib/apt/lists", "var/cache/apt/archives"):
+        for sub in ("var/lib/apt/lists", "var/cache/apt/archives", "var/cache/apt"):
             for p in (root / sub).glob("*"):
                 if p.is_file():
                     p.unlink()
+        # The lists are gone: make the package cache look stale, so that a role's
+        # `apt: update_cache: true, cache_valid_time: N` refreshes it on first use.
+        os.utime(root / "var/lib/apt/lists", (0, 0))
         tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
         _run(
             [

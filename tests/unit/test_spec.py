@@ -11,13 +11,20 @@ def test_short_and_long_forms_give_named_nodes():
             "cluster": "demo",
             "groups": {
                 "nfs_server": {"count": 1, "volumes": ["/srv/vre"]},
+                "mesos_masters": 1,
                 "mesos_slaves": {"count": 2, "extra_groups": ["nfs_clients"]},
                 "galaxy": 1,
             },
         }
     )
     nodes = {n.name: n for n in spec.nodes()}
-    assert sorted(nodes) == ["demo-galaxy-1", "demo-mesos-slaves-1", "demo-mesos-slaves-2", "demo-nfs-server-1"]
+    assert sorted(nodes) == [
+        "demo-galaxy-1",
+        "demo-mesos-masters-1",
+        "demo-mesos-slaves-1",
+        "demo-mesos-slaves-2",
+        "demo-nfs-server-1",
+    ]
     assert nodes["demo-mesos-slaves-2"].groups == ("mesos_slaves", "nfs_clients")
     assert nodes["demo-nfs-server-1"].volumes == ("/srv/vre",)
 
@@ -37,7 +44,10 @@ def test_zero_count_creates_no_node():
         ({"cluster": "c", "groups": {"galaxy": -1}}, "groups.galaxy.count"),
         ({"cluster": "c", "groups": {"galaxy": True}}, "groups.galaxy"),
         ({"cluster": "c", "groups": {"galaxy": {"count": 1, "flavour": "x"}}}, "unknown keys ['flavour']"),
-        ({"cluster": "c", "groups": {"galaxy": {"count": 1, "extra_groups": ["nope"]}}}, "unknown group 'nope'"),
+        (
+            {"cluster": "c", "groups": {"galaxy": {"count": 1, "extra_groups": ["nope"]}}},
+            "unknown group 'nope'",
+        ),
         ({"cluster": "c", "groups": {"galaxy": {"count": 1, "volumes": ["rel/path"]}}}, "absolute paths"),
         ({"cluster": "c", "groups": {"nfs_server": 2}}, "nfs_server.count must be 0 or 1"),
     ],

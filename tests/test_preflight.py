@@ -1,0 +1,199 @@
+"""playbooks/preflight.yml against the inventories in tests/fixtures/preflight/.
+
+Every fixture host uses the local connection (this machine runs Debian 12), except the one host
+of unreachable.yml, which points ssh at a closed port.
+"""
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+PREFLIGHT = ROOT / "playbooks" / "preflight.yml"
+FIXTURES = ROOT / "tests" / "fixtures" / "preflight"
+
+
+def run_playbook(playbook: Path, inventory: str, *args: str) -> tuple[int, str]:
+    """Run ansible-playbook like a user would; return its exit code and its output."""
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_NOCOLOR": "1",
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    proc = subprocess.run(
+        [str(VENV_BIN / "ansible-playbook"), "-i", str(FIXTURES / inventory), str(playbook), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def error_lines(output: str) -> str:
+    """The one-line `[ERROR]: ...` messages (the YAML callback wraps the `msg:` copies)."""
+    return "\n".join(line for line in output.splitlines() if line.startswith("[ERROR]"))
+
+
+def test_valid_inventory_passes():
+    rc, out = run_playbook(PREFLIGHT, "valid.yml")
+    assert rc == 0, out
+    assert "TASK [Gather facts once for the later plays]" in out
+    assert "failed=1" not in out
+
+
+@pytest.mark.parametrize(
+    ("inventory", "expected"),
+    [
+        pytest.param("empty.yml", ["The inventory has no hosts", "nfs_server"], id="empty-inventory"),
+        pytest.param(
+            "no_nfs_server.yml",
+            ["Group nfs_server has 0 hosts", "add one host to group nfs_server"],
+            id="no-nfs-server",
+        ),
+        pytest.param(
+            "two_nfs_servers.yml",
+            ["Group nfs_server has 2 hosts (n1, n2)", "keep one host in group nfs_server"],
+            id="two-nfs-servers",
+        ),
+        pytest.param(
+            "even_zookeeper.yml",
+            ["Group zookeeper has 2 hosts (z1, z2)", "odd ensemble", "majority quorum"],
+            id="even-zookeeper",
+        ),
+        pytest.param(
+            "even_mesos_masters.yml",
+            ["defaults to group mesos_masters, which has 2 hosts (m1, m2)", "odd ensemble"],
+            id="even-mesos-masters-without-zookeeper",
+        ),
+        pytest.param(
+            "slaves_without_masters.yml",
+            ["mesos_slaves/chronos have hosts (c1)", "add at least one host", "group mesos_masters"],
+            id="mesos-slaves-without-masters",
+        ),
+        pytest.param(
+            "uid_differs.yml",
+            [
+                "vre_galaxy_uid must be the same on every host",
+                "It is 1450 on 2 host(s)",
+                "differs on: c2 (1451)",
+            ],
+            id="galaxy-uid-differs-on-one-host",
+        ),
+        pytest.param(
+            "gid_out_of_range.yml",
+            ["vre_galaxy_gid is 70000 on host c1", "integer in 1000..59999"],
+            id="galaxy-gid-out-of-range",
+        ),
+    ],
+)
+def test_invalid_inventory_fails(inventory, expected):
+    rc, out = run_playbook(PREFLIGHT, inventory)
+    assert rc != 0, out
+    errors = error_lines(out)
+    for text in expected:
+        assert text in errors, out
+    # Nothing was connected to: inventory and variable checks come before any host is contacted.
+    assert "TASK [Wait for every host to answer]" not in out
+
+
+def test_example_secrets_are_named_but_never_printed():
+    # -vvv: even verbose output must not carry a secret value.
+    rc, out = run_playbook(PREFLIGHT, "example_secrets.yml", "-vvv")
+    assert rc != 0, out
+    errors = error_lines(out)
+    assert "Host c1 has secrets that are empty or left at an example value" in errors, out
+    assert "registry_password (example value)" in errors, out
+    assert "galaxy_api_key (example value)" in errors, out
+    assert "chronos_token (empty)" in errors, out
+    assert "vault_db_secret" not in errors, out  # a real value is accepted
+    # The fixture values, each unique in the output if they leaked at all.
+    for value in (
+        "ChangeMe-Qz7k41",
+        "Qz7k41",
+        "your-galaxy-api-key-Wp3n",
+        "Wp3n",
+        "Good-Secret-Value-Kj8r",
+        "Kj8r",
+    ):
+        assert value not in out
+
+
+def test_unreachable_host_is_named():
+    rc, out = run_playbook(PREFLIGHT, "unreachable.yml")
+    assert rc != 0, out
+    summary = [line for line in error_lines(out).splitlines() if "did not answer" in line]
+    assert len(summary) == 1, out
+    # Exactly the unreachable host, not the reachable ones.
+    hosts = re.search(r"These hosts did not answer within 3 s: (.*?)\. Check", summary[0])
+    assert hosts is not None, out
+    assert hosts.group(1) == "down1", out
+    # Facts are not gathered once a host is known to be down.
+    assert "TASK [Gather facts once for the later plays]" not in out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [pytest.param(("--tags", "storage"), id="tags"), pytest.param(("--limit", "c1"), id="limit")],
+)
+def test_checks_run_under_tags_and_limit(args):
+    rc, out = run_playbook(PREFLIGHT, "two_nfs_servers.yml", *args)
+    assert rc != 0, out
+    assert "Group nfs_server has 2 hosts (n1, n2)" in error_lines(out), out
+
+
+WRAPPER = """\
+---
+- name: Preflight
+  ansible.builtin.import_playbook: {preflight}
+
+- name: A later play that changes hosts
+  hosts: all:localhost
+  gather_facts: false
+  tasks:
+    - name: Leave a marker
+      ansible.builtin.copy:
+        content: ran
+        dest: "{marker_dir}/{{{{ inventory_hostname }}}}"
+        mode: "0644"
+"""
+
+
+@pytest.mark.parametrize(
+    ("inventory", "failure"),
+    [
+        pytest.param(None, None, id="control-valid-inventory-runs-later-play"),
+        # The localhost play fails: no host at all.
+        pytest.param("empty.yml", "The inventory has no hosts", id="empty-inventory"),
+        # A run_once check fails on the first host only.
+        pytest.param("two_nfs_servers.yml", "Group nfs_server has 2 hosts", id="run-once-check"),
+        # A per-host check fails on one host (c1) only; n1 and c2 passed it.
+        pytest.param("gid_out_of_range.yml", "vre_galaxy_gid is 70000 on host c1", id="per-host-check"),
+        # After connection errors that the preflight itself ignored.
+        pytest.param("unreachable.yml", "These hosts did not answer", id="unreachable-host"),
+    ],
+)
+def test_nothing_runs_after_a_failed_preflight(tmp_path, inventory, failure):
+    marker_dir = tmp_path / "markers"
+    marker_dir.mkdir()
+    wrapper = tmp_path / "site.yml"
+    wrapper.write_text(WRAPPER.format(preflight=PREFLIGHT, marker_dir=marker_dir))
+
+    rc, out = run_playbook(wrapper, inventory or "valid.yml")
+
+    markers = sorted(path.name for path in marker_dir.iterdir())
+    if failure is None:
+        assert rc == 0, out
+        assert markers == ["c1", "c2", "localhost", "n1"], out
+    else:
+        assert rc != 0, out
+        assert failure in error_lines(out), out
+        assert markers == [], out
+        assert "A later play that changes hosts" not in out

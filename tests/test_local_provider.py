@@ -56,7 +56,10 @@ def test_up_list_down(cluster):
     assert hv["ansible_connection"] == "community.docker.docker"
     # systemd is PID 1 and booted: the container acts as a VM.
     pid1 = subprocess.run(
-        ["docker", "exec", f"{name}-galaxy-1", "cat", "/proc/1/comm"], capture_output=True, text=True, check=True
+        ["docker", "exec", f"{name}-galaxy-1", "cat", "/proc/1/comm"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert pid1.stdout.strip() == "systemd"
     # The NFS export root is a docker volume, not the overlay root.
@@ -88,7 +91,10 @@ def test_foreign_container_with_a_clashing_name_is_left_untouched(cluster):
             local.create_host(foreign, name, ["galaxy"])
         assert local.down(name) == []
         state = subprocess.run(
-            ["docker", "inspect", "-f", "{{.State.Running}}", foreign], capture_output=True, text=True, check=True
+            ["docker", "inspect", "-f", "{{.State.Running}}", foreign],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         assert state.stdout.strip() == "true"
     finally:

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from vrecloud import image as base_image
+from vrecloud.inventory import build as build_inventory
 from vrecloud.spec import ClusterSpec, SpecError, load_spec
 
 LABEL_CLUSTER = "vre.cluster"
@@ -62,7 +63,9 @@ class ProviderError(RuntimeError):
 def _docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
     if check and proc.returncode != 0:
-        raise ProviderError(f"docker {' '.join(args[:2])} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+        raise ProviderError(
+            f"docker {' '.join(args[:2])} failed: {proc.stderr.strip() or proc.stdout.strip()}"
+        )
     return proc
 
 
@@ -78,7 +81,9 @@ def ensure_dockerd(timeout: float = 60.0) -> None:
         return
     dockerd = shutil.which("dockerd")
     if dockerd is None:
-        raise ProviderError("no Docker engine: install it with `apt-get install docker.io` (./vre bootstrap does)")
+        raise ProviderError(
+            "no Docker engine: install it with `apt-get install docker.io` (./vre bootstrap does)"
+        )
     log = open("/var/log/vre-dockerd.log", "ab")  # noqa: SIM115 - handed to the daemon
     subprocess.Popen([dockerd], stdout=log, stderr=log, start_new_session=True)
     deadline = time.monotonic() + timeout
@@ -124,6 +129,7 @@ def create_host(
     cluster: str,
     groups: Sequence[str],
     volumes: Iterable[str] = (),
+    *,
     image: str = base_image.IMAGE,
     network: str = NETWORK,
 ) -> dict[str, Any]:
@@ -185,20 +191,32 @@ def list_hosts(cluster: str | None = None) -> list[dict[str, Any]]:
     return sorted((host_record(i) for i in infos), key=lambda h: h["name"])
 
 
+# What containers cannot do that VMs can, as inventory-wide variables (group_vars override them):
+# the kernel NFS server cannot run in a container, so NFS-Ganesha serves the share; where the
+# kernel has no NFS client the clients write fstab and check the export with libnfs instead of
+# mounting (nfs_client still mounts when the kernel can).
+LOCAL_VARS: dict[str, Any] = {
+    "nfs_server_implementation": "ganesha",
+    "nfs_client_allow_unmounted": True,
+}
+
+
 def inventory(hosts: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Ansible's dynamic-inventory JSON for these hosts (``--list`` format)."""
-    inv: dict[str, Any] = {"_meta": {"hostvars": {}}, "all": {"children": ["ungrouped"]}}
-    for host in hosts:
-        for group in host["groups"]:
-            inv.setdefault(group, {"hosts": []})["hosts"].append(host["name"])
-            if group not in inv["all"]["children"]:
-                inv["all"]["children"].append(group)
-        inv["_meta"]["hostvars"][host["name"]] = {
-            "ansible_connection": "community.docker.docker",
-            "ansible_host": host["name"],
-            "vre_private_address": host["address"],
-            "vre_provider": "local",
-        }
+    inv = build_inventory(
+        (
+            host["name"],
+            host["groups"],
+            {
+                "ansible_connection": "community.docker.docker",
+                "ansible_host": host["name"],
+                "vre_private_address": host["address"],
+                "vre_provider": "local",
+            },
+        )
+        for host in hosts
+    )
+    inv["all"]["vars"] = dict(LOCAL_VARS)
     return inv
 
 

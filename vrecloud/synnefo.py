@@ -1,0 +1,203 @@
+"""A small Python 3 client for the Synnefo APIs ~okeanos runs: Astakos identity, Cyclades compute
+and Cyclades network. Standard library only.
+
+kamaki, Synnefo's own client, is Python 2 code (0.16 is the last release); this client speaks the
+same REST API: authenticate with the user's token at Astakos (`POST <auth url>/tokens`), take the
+compute and network endpoints from the service catalog, then call them with `X-Auth-Token`.
+
+Credentials, in this order:
+  OKEANOS_URL + OKEANOS_TOKEN   the identity URL (https://accounts.okeanos.grnet.gr/identity/v2.0)
+                                and the API token from the ~okeanos web UI
+  kamaki's configuration file   ~/.kamakirc (or $KAMAKI_CONFIG): the cloud named by $OKEANOS_CLOUD,
+                                else kamaki's default_cloud, else its only cloud
+The token is sent only in the X-Auth-Token header and never printed.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+DEFAULT_TIMEOUT = 60.0
+
+
+class SynnefoError(RuntimeError):
+    """An API refusal: HTTP status, the fault kind (overLimit, itemNotFound...) and its message."""
+
+    def __init__(self, status: int, kind: str, message: str, what: str = "") -> None:
+        super().__init__(
+            f"{what}: {message} (HTTP {status} {kind})" if what else f"{message} (HTTP {status} {kind})"
+        )
+        self.status = status
+        self.kind = kind
+        self.message = message
+
+
+class CredentialsError(RuntimeError):
+    pass
+
+
+def credentials(env: dict[str, str] | None = None) -> tuple[str, str]:
+    """(identity URL, token) from the environment or kamaki's configuration file."""
+    env = dict(os.environ if env is None else env)
+    url, token = env.get("OKEANOS_URL"), env.get("OKEANOS_TOKEN")
+    if url and token:
+        return url, token
+    path = Path(env.get("KAMAKI_CONFIG") or Path(env.get("HOME", "~")).expanduser() / ".kamakirc")
+    if path.is_file():
+        cfg = configparser.ConfigParser(interpolation=None)
+        cfg.read(path)
+        clouds = {
+            s[len('cloud "') : -1]: s for s in cfg.sections() if s.startswith('cloud "') and s.endswith('"')
+        }
+        name = (
+            env.get("OKEANOS_CLOUD")
+            or cfg.get("global", "default_cloud", fallback="")
+            or (next(iter(clouds)) if len(clouds) == 1 else "")
+        )
+        section = clouds.get(name)
+        if section and cfg.get(section, "url", fallback="") and cfg.get(section, "token", fallback=""):
+            return url or cfg.get(section, "url"), token or cfg.get(section, "token")
+        if clouds:
+            raise CredentialsError(
+                f"{path}: no usable cloud {name!r} (clouds: {', '.join(sorted(clouds))}); "
+                "set OKEANOS_CLOUD to one that has both url and token"
+            )
+    raise CredentialsError(
+        "no ~okeanos credentials: set OKEANOS_URL (the identity URL, e.g. "
+        "https://accounts.okeanos.grnet.gr/identity/v2.0) and OKEANOS_TOKEN (the API token from the web "
+        "UI), or configure kamaki (`kamaki config set cloud.default.url ...` and `... .token ...`)"
+    )
+
+
+class SynnefoClient:
+    """Astakos + Cyclades over HTTP. Thread-safe: every call is one independent request."""
+
+    def __init__(self, auth_url: str, token: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.auth_url = auth_url.rstrip("/")
+        self._token = token
+        self.timeout = timeout
+        self._endpoints: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:  # never show the token
+        return f"SynnefoClient({self.auth_url!r})"
+
+    # -- transport ------------------------------------------------------------------------------
+
+    def _send(self, method: str, url: str, body: Any = None, what: str = "") -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(url, data=data, method=method)
+        req.add_header("X-Auth-Token", self._token)
+        req.add_header("Accept", "application/json")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                raw = resp.read()
+        except urllib.error.HTTPError as err:
+            raw = err.read()
+            kind, message = "error", raw.decode(errors="replace")[:300] or err.reason
+            try:
+                fault = json.loads(raw)
+                if isinstance(fault, dict) and len(fault) == 1:
+                    kind, detail = next(iter(fault.items()))
+                    if isinstance(detail, dict):
+                        message = str(detail.get("message", message))
+                        if detail.get("details"):
+                            message += f": {detail['details']}"
+            except ValueError:
+                pass
+            raise SynnefoError(err.code, kind, str(message), what) from None
+        except (urllib.error.URLError, TimeoutError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            raise SynnefoError(
+                0, "unreachable", f"{urllib.parse.urlsplit(url).netloc}: {reason}", what
+            ) from None
+        return json.loads(raw) if raw else None
+
+    def authenticate(self) -> dict[str, str]:
+        """POST /tokens; remember the endpoints of the service catalog by service type."""
+        with self._lock:
+            if not self._endpoints:
+                body = {"auth": {"token": {"id": self._token}}}
+                access = self._send("POST", f"{self.auth_url}/tokens", body, "authenticating at Astakos")
+                for service in access["access"]["serviceCatalog"]:
+                    if service.get("endpoints"):
+                        self._endpoints[service["type"]] = service["endpoints"][0]["publicURL"].rstrip("/")
+                for needed in ("compute", "network"):
+                    if needed not in self._endpoints:
+                        raise SynnefoError(0, "catalog", f"the service catalog has no {needed} endpoint")
+            return dict(self._endpoints)
+
+    def call(self, service: str, method: str, path: str, body: Any = None, what: str = "") -> Any:
+        base = self.authenticate()[service]
+        return self._send(method, f"{base}{path}", body, what or f"{method} {path}")
+
+    # -- Cyclades compute -----------------------------------------------------------------------
+
+    def servers(self) -> list[dict[str, Any]]:
+        return self.call("compute", "GET", "/servers/detail", what="listing servers")["servers"]
+
+    def server(self, server_id: str) -> dict[str, Any]:
+        return self.call("compute", "GET", f"/servers/{server_id}", what=f"server {server_id}")["server"]
+
+    def create_server(self, **server: Any) -> dict[str, Any]:
+        return self.call("compute", "POST", "/servers", {"server": server}, f"creating {server.get('name')}")[
+            "server"
+        ]
+
+    def delete_server(self, server_id: str) -> None:
+        self.call("compute", "DELETE", f"/servers/{server_id}", what=f"deleting server {server_id}")
+
+    def update_metadata(self, server_id: str, metadata: dict[str, str]) -> dict[str, str]:
+        return self.call(
+            "compute", "POST", f"/servers/{server_id}/metadata", {"metadata": metadata}, "setting metadata"
+        )["metadata"]
+
+    def flavors(self) -> list[dict[str, Any]]:
+        return self.call("compute", "GET", "/flavors/detail", what="listing flavors")["flavors"]
+
+    def images(self) -> list[dict[str, Any]]:
+        return self.call("compute", "GET", "/images/detail", what="listing images")["images"]
+
+    def keypair(self, name: str) -> dict[str, Any] | None:
+        try:
+            path = f"/os-keypairs/{urllib.parse.quote(name, safe='')}"
+            return self.call("compute", "GET", path, what=f"key pair {name}")["keypair"]
+        except SynnefoError as err:
+            if err.status == 404:
+                return None
+            raise
+
+    # -- Cyclades network -----------------------------------------------------------------------
+
+    def networks(self) -> list[dict[str, Any]]:
+        return self.call("network", "GET", "/networks", what="listing networks")["networks"]
+
+    def floating_ips(self) -> list[dict[str, Any]]:
+        return self.call("network", "GET", "/floatingips", what="listing floating IPs")["floatingips"]
+
+    def create_floating_ip(self, network_id: str | None) -> dict[str, Any]:
+        body = {"floatingip": {"floating_network_id": network_id} if network_id else {}}
+        return self.call("network", "POST", "/floatingips", body, "reserving a floating IP")["floatingip"]
+
+    def delete_floating_ip(self, fip_id: str) -> None:
+        self.call("network", "DELETE", f"/floatingips/{fip_id}", what=f"releasing floating IP {fip_id}")
+
+    def create_port(self, network_id: str, device_id: str, ip_address: str) -> dict[str, Any]:
+        body = {
+            "port": {
+                "network_id": network_id,
+                "device_id": device_id,
+                "fixed_ips": [{"ip_address": ip_address}],
+            }
+        }
+        return self.call("network", "POST", "/ports", body, f"attaching {ip_address}")["port"]

@@ -99,3 +99,10 @@ def test_foreign_container_with_a_clashing_name_is_left_untouched(cluster):
         assert state.stdout.strip() == "true"
     finally:
         subprocess.run(["docker", "rm", "-f", foreign], capture_output=True, check=False)
+
+
+def test_existing_host_without_a_volume_its_spec_now_asks_for_is_refused(cluster):
+    name, _ = cluster
+    local.create_host(f"{name}-galaxy-1", name, ["galaxy"])
+    with pytest.raises(local.ProviderError, match=r"without the volume\(s\) /var/lib/docker"):
+        local.create_host(f"{name}-galaxy-1", name, ["galaxy"], ["/var/lib/docker"])

@@ -79,6 +79,16 @@ def test_valid_inventory_passes():
             id="mesos-slaves-without-masters",
         ),
         pytest.param(
+            "two_registries.yml",
+            ["Group registry has 2 hosts (r1, r2)", "keep one host in group registry"],
+            id="two-registries",
+        ),
+        pytest.param(
+            "registry_without_pull_password.yml",
+            ["vre_registry_pull_password is not set", "(c1)"],
+            id="registry-without-pull-password",
+        ),
+        pytest.param(
             "uid_differs.yml",
             [
                 "vre_galaxy_uid must be the same on every host",

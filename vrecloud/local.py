@@ -145,6 +145,13 @@ def create_host(
                 f"a container named {name} exists but is not part of cluster {cluster!r}; "
                 "it was left untouched: remove or rename it, or pick another cluster name"
             )
+        mounted = {m.get("Destination") for m in info.get("Mounts") or []}
+        missing = [v for v in volumes if v not in mounted]
+        if missing:
+            raise ProviderError(
+                f"host {name} exists without the volume(s) {', '.join(missing)} its spec now asks for; "
+                "volumes are set when a host is created: remove it (./vre down) and bring it up again"
+            )
         if not info["State"]["Running"]:
             _docker("start", name)
     else:

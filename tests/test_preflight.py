@@ -89,6 +89,11 @@ def test_valid_inventory_passes():
             id="registry-without-pull-password",
         ),
         pytest.param(
+            "mesos_without_source.yml",
+            ["has no install source", "mesos_install_source", "mesos_install_binaries: false"],
+            id="mesos-without-install-source",
+        ),
+        pytest.param(
             "uid_differs.yml",
             [
                 "vre_galaxy_uid must be the same on every host",

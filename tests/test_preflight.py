@@ -94,6 +94,11 @@ def test_valid_inventory_passes():
             id="mesos-without-install-source",
         ),
         pytest.param(
+            "galaxy_pithos.yml",
+            ["Host c1: galaxy_object_store uses the pithos backend", "kamaki", "Use type boto3"],
+            id="galaxy-pithos-object-store",
+        ),
+        pytest.param(
             "uid_differs.yml",
             [
                 "vre_galaxy_uid must be the same on every host",

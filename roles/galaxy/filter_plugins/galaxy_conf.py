@@ -1,0 +1,311 @@
+"""Build Galaxy's job and object store configurations from the galaxy role's variables.
+
+Two filters, used by roles/galaxy/templates/*.j2 and tested in tests/test_galaxy_config_loaders.py
+(which loads their output with Galaxy's own loaders):
+
+  galaxy_job_conf(destinations, default, tools, runners, handler_pools)   -> job_conf.yml as a dict
+  galaxy_object_store_conf(store, shared_dir)                            -> object_store_conf.yml
+
+Both raise AnsibleFilterError with a message naming the variable and what to do, so a wrong
+configuration stops the play before anything is written.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+try:
+    from ansible.errors import AnsibleFilterError
+except ImportError:  # pragma: no cover - the tests import this file without Ansible too
+
+    class AnsibleFilterError(Exception):  # type: ignore[no-redef]
+        """Stand-in when Ansible is not importable."""
+
+
+RUNNER_LOADERS = {
+    "local": "galaxy.jobs.runners.local:LocalJobRunner",
+    "chronos": "galaxy.jobs.runners.chronos:ChronosJobRunner",
+    "kubernetes": "galaxy.jobs.runners.kubernetes:KubernetesJobRunner",
+}
+
+# Python packages each runner imports, installed into Galaxy's venv only when a destination uses it.
+RUNNER_PACKAGES = {
+    "local": [],
+    "chronos": ["chronos-python"],
+    "kubernetes": ["pykube-ng"],
+}
+
+# Destination parameters of the OpenMinTeD Chronos runner (D8.2 Annex B) and their checks.
+CHRONOS_DESTINATION_PARAMS = {
+    "docker_enabled",
+    "volumes",
+    "docker_memory",
+    "docker_cpu",
+    "docker_disk",
+    "max_retries",
+}
+_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+OBJECT_STORE_TYPES = {"disk", "hierarchical", "distributed", "boto3", "generic_s3", "s3", "pithos"}
+PITHOS_REFUSAL = (
+    "galaxy_object_store uses the pithos backend. Galaxy's Pithos+ object store "
+    "(galaxy.objectstore.pithos) imports kamaki.clients, and kamaki (0.16, the only release on PyPI) "
+    "is Python 2 code that does not import on Python 3; Galaxy 26 runs on Python 3 only, so a "
+    "Galaxy configured with it fails at start. Use type boto3 (or generic_s3) against an "
+    "S3-compatible endpoint, or disk/distributed/hierarchical stores on the shared filesystem."
+)
+
+
+def _err(msg: str) -> AnsibleFilterError:
+    return AnsibleFilterError(msg)
+
+
+def _stringify(value: Any) -> Any:
+    """Galaxy reads runner/destination params as strings (like XML <param>); booleans lower-case."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _chronos_runner(runner: dict[str, Any]) -> dict[str, Any]:
+    missing = [k for k in ("host", "owner") if not runner.get(k)]
+    if missing:
+        raise _err(
+            f"galaxy_job_runners.chronos needs {', '.join(missing)}: host is the Chronos API address "
+            "(host:port), owner the e-mail Chronos records for Galaxy's jobs (D8.2 Annex B)."
+        )
+    params: dict[str, Any] = {"chronos": runner["host"], "owner": runner["owner"]}
+    if runner.get("username"):
+        params["username"] = runner["username"]
+        params["password"] = runner.get("password") or ""
+    # The runner's `insecure` means "talk plain http" (galaxy.jobs.runners.chronos).
+    params["insecure"] = not runner.get("tls", False)
+    return {k: _stringify(v) for k, v in params.items()}
+
+
+def _kubernetes_runner(runner: dict[str, Any], uid: Any, gid: Any) -> dict[str, Any]:
+    claims = runner.get("persistent_volume_claims") or []
+    if not claims:
+        raise _err(
+            "galaxy_job_runners.kubernetes.persistent_volume_claims is empty: list the claims that hold "
+            "the shared filesystem as {claim: <name>, mount: <path in the pod>} (the path Galaxy uses, "
+            "e.g. /srv/vre/galaxy), so the pods see the job working directories and datasets."
+        )
+    for claim in claims:
+        if (
+            not isinstance(claim, dict)
+            or not claim.get("claim")
+            or not str(claim.get("mount", "")).startswith("/")
+        ):
+            raise _err(
+                f"galaxy_job_runners.kubernetes.persistent_volume_claims item {claim!r} must be "
+                "{claim: <name>, mount: <absolute path>}."
+            )
+    if runner.get("pull_secret"):
+        # Galaxy 26.1's KubernetesJobRunner has no imagePullSecrets parameter: pods get the
+        # namespace's default ServiceAccount, which is where the pull secret belongs.
+        raise _err(
+            "galaxy_job_runners.kubernetes.pull_secret is set, but Galaxy's kubernetes runner has no "
+            "image pull secret parameter. Attach the secret to the default ServiceAccount of namespace "
+            f"{runner.get('namespace', 'default')!r}, which the job pods use: kubectl -n <namespace> "
+            'patch serviceaccount default -p \'{"imagePullSecrets": [{"name": "<secret>"}]}\'; '
+            "then remove pull_secret here."
+        )
+    policy = runner.get("pull_policy", "IfNotPresent")
+    if policy not in ("Always", "IfNotPresent", "Never"):
+        raise _err(
+            f"galaxy_job_runners.kubernetes.pull_policy is {policy!r}: use Always, IfNotPresent or Never."
+        )
+    params: dict[str, Any] = {
+        "k8s_namespace": runner.get("namespace", "default"),
+        "k8s_persistent_volume_claims": ",".join(f"{c['claim']}:{c['mount']}" for c in claims),
+        "k8s_run_as_user_id": runner.get("run_as_uid", uid),
+        "k8s_run_as_group_id": runner.get("run_as_gid", gid),
+        "k8s_fs_group_id": runner.get("fs_group", gid),
+        "k8s_supplemental_group_id": runner.get("supplemental_group", gid),
+        "k8s_pull_policy": policy,
+        "k8s_use_service_account": bool(runner.get("use_service_account", False)),
+    }
+    if runner.get("config_path"):
+        params["k8s_config_path"] = runner["config_path"]
+    if runner.get("galaxy_instance_id"):
+        params["k8s_galaxy_instance_id"] = runner["galaxy_instance_id"]
+    return {k: _stringify(v) for k, v in params.items()}
+
+
+def galaxy_job_runner_packages(destinations: list[dict[str, Any]]) -> list[str]:
+    """The Python packages the runners in use need (chronos-python, pykube-ng), nothing else."""
+    used = {d.get("runner") for d in destinations or []}
+    return sorted({pkg for runner in used for pkg in RUNNER_PACKAGES.get(runner, [])})
+
+
+def galaxy_job_conf(  # noqa: PLR0917 - a Jinja filter: its arguments come positionally
+    destinations: list[dict[str, Any]],
+    default: str,
+    tools: list[dict[str, Any]] | None = None,
+    runners: dict[str, Any] | None = None,
+    uid: Any = 1450,
+    gid: Any = 1450,
+    local_workers: int = 4,
+) -> dict[str, Any]:
+    """job_conf.yml (Galaxy's YAML job configuration) from galaxy_job_destinations & co."""
+    runners = runners or {}
+    tools = tools or []
+    if not destinations:
+        raise _err("galaxy_job_destinations is empty: keep at least the `local` destination.")
+    ids: list[str] = []
+    environments: dict[str, Any] = {}
+    for dest in destinations:
+        if not isinstance(dest, dict) or not dest.get("id") or not _ID_RE.match(str(dest["id"])):
+            raise _err(
+                f"galaxy_job_destinations item {dest!r} needs an `id` (letters, digits, '_', '.', '-')."
+            )
+        runner = dest.get("runner")
+        if runner not in RUNNER_LOADERS:
+            raise _err(
+                f"galaxy_job_destinations `{dest['id']}` has runner {runner!r}: "
+                f"use one of {', '.join(sorted(RUNNER_LOADERS))}."
+            )
+        if dest["id"] in ids:
+            raise _err(f"galaxy_job_destinations has two destinations with id `{dest['id']}`.")
+        ids.append(dest["id"])
+        params = dict(dest.get("params") or {})
+        if runner == "chronos":
+            unknown = sorted(set(params) - CHRONOS_DESTINATION_PARAMS)
+            if unknown:
+                raise _err(
+                    f"galaxy_job_destinations `{dest['id']}` (chronos) has unknown params {unknown}: "
+                    f"the Chronos runner reads {sorted(CHRONOS_DESTINATION_PARAMS)}."
+                )
+            if isinstance(params.get("volumes"), (list, tuple)):
+                for volume in params["volumes"]:
+                    if len(str(volume).split(":")) != 3:
+                        raise _err(
+                            f"galaxy_job_destinations `{dest['id']}` volume {volume!r} must be "
+                            "hostPath:containerPath:mode (mode RO or RW)."
+                        )
+        env = {"runner": runner}
+        env.update({k: _stringify(v) for k, v in params.items()})
+        environments[dest["id"]] = env
+    if default not in ids:
+        raise _err(
+            f"galaxy_job_default_destination is {default!r}, which is not in galaxy_job_destinations ({ids})."
+        )
+
+    used = []
+    for dest in destinations:
+        if dest["runner"] not in used:
+            used.append(dest["runner"])
+    plugins: dict[str, Any] = {}
+    for runner in used:
+        plugin: dict[str, Any] = {"load": RUNNER_LOADERS[runner]}
+        conf = dict(runners.get(runner) or {})
+        plugin["workers"] = int(conf.get("workers", local_workers if runner == "local" else 2))
+        if runner == "chronos":
+            plugin.update(_chronos_runner(conf))
+        elif runner == "kubernetes":
+            plugin.update(_kubernetes_runner(conf, uid, gid))
+        plugins[runner] = plugin
+
+    tool_rules = []
+    for tool in tools:
+        if not isinstance(tool, dict) or not tool.get("id") or not tool.get("destination"):
+            raise _err(f"galaxy_job_tools item {tool!r} needs `id` (a tool id) and `destination`.")
+        if tool["destination"] not in ids:
+            raise _err(
+                f"galaxy_job_tools maps tool `{tool['id']}` to destination `{tool['destination']}`, "
+                f"which is not in galaxy_job_destinations ({ids})."
+            )
+        tool_rules.append({"id": tool["id"], "environment": tool["destination"]})
+
+    conf: dict[str, Any] = {
+        "runners": plugins,
+        # Handlers are gravity's `handler` processes; they take jobs from the database.
+        "handling": {"assign": ["db-skip-locked"]},
+        "execution": {"default": default, "environments": environments},
+    }
+    if tool_rules:
+        conf["tools"] = tool_rules
+    return conf
+
+
+def _with_extra_dirs(store: dict[str, Any], shared_dir: str, suffix: str = "") -> dict[str, Any]:
+    store = dict(store)
+    if "extra_dirs" not in store:
+        store["extra_dirs"] = [
+            {"type": "job_work", "path": f"{shared_dir}/jobs{suffix}"},
+            {"type": "temp", "path": f"{shared_dir}/tmp{suffix}"},
+        ]
+    return store
+
+
+def _check_store(store: Any, where: str) -> None:
+    if not isinstance(store, dict) or store.get("type") not in OBJECT_STORE_TYPES:
+        kind = store.get("type") if isinstance(store, dict) else store
+        raise _err(
+            f"{where} has type {kind!r}: use one of {', '.join(sorted(OBJECT_STORE_TYPES - {'pithos'}))}."
+        )
+    if store["type"] == "pithos":
+        raise _err(f"{where}: {PITHOS_REFUSAL}")
+    if store["type"] == "disk" and not str(store.get("files_dir", "")).startswith("/"):
+        raise _err(f"{where} (disk) needs files_dir, an absolute path (on the shared filesystem).")
+    if store["type"] in ("hierarchical", "distributed"):
+        backends = store.get("backends") or []
+        if not backends:
+            raise _err(f"{where} ({store['type']}) needs backends, a non-empty list of stores.")
+        seen = set()
+        for i, backend in enumerate(backends):
+            _check_store(backend, f"{where}.backends[{i}]")
+            if not backend.get("id") or backend["id"] in seen:
+                raise _err(f"{where}.backends[{i}] needs a unique id.")
+            seen.add(backend["id"])
+            if store["type"] == "distributed" and int(backend.get("weight", 1)) < 0:
+                raise _err(f"{where}.backends[{i}] weight must be >= 0.")
+    if store["type"] in ("boto3", "generic_s3", "s3"):
+        auth = store.get("auth") or {}
+        if not auth.get("access_key") or not auth.get("secret_key"):
+            raise _err(f"{where} ({store['type']}) needs auth.access_key and auth.secret_key.")
+        if not (store.get("bucket") or {}).get("name"):
+            raise _err(f"{where} ({store['type']}) needs bucket.name.")
+        if not (store.get("cache") or {}).get("path"):
+            raise _err(
+                f"{where} ({store['type']}) needs cache.path (a local cache directory) and cache.size (GB)."
+            )
+
+
+def galaxy_object_store_conf(store: dict[str, Any], shared_dir: str) -> dict[str, Any]:
+    """object_store_conf.yml: galaxy_object_store checked, with job_work/temp dirs on the share."""
+    _check_store(store, "galaxy_object_store")
+    store = dict(store)
+    if store["type"] in ("hierarchical", "distributed"):
+        store["backends"] = [_with_extra_dirs(b, shared_dir, f"/{b['id']}") for b in store["backends"]]
+        return store
+    return _with_extra_dirs(store, shared_dir)
+
+
+def galaxy_object_store_dirs(store: dict[str, Any]) -> list[str]:
+    """Every directory the object store writes to (files, extra dirs, caches), to create them."""
+    dirs: list[str] = []
+    for backend in store.get("backends") or [store]:
+        if backend.get("backends"):
+            dirs += galaxy_object_store_dirs(backend)
+            continue
+        if backend.get("files_dir"):
+            dirs.append(backend["files_dir"])
+        if (backend.get("cache") or {}).get("path"):
+            dirs.append(backend["cache"]["path"])
+        dirs += [d["path"] for d in backend.get("extra_dirs") or []]
+    return sorted(set(dirs))
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {
+            "galaxy_job_conf": galaxy_job_conf,
+            "galaxy_job_runner_packages": galaxy_job_runner_packages,
+            "galaxy_object_store_conf": galaxy_object_store_conf,
+            "galaxy_object_store_dirs": galaxy_object_store_dirs,
+        }

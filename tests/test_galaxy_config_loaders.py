@@ -1,0 +1,372 @@
+"""The galaxy role's job and object store configurations, loaded by Galaxy's own code.
+
+The role builds job_conf.yml and object_store_conf.yml with its filters
+(roles/galaxy/filter_plugins/galaxy_conf.py) and writes them with `to_nice_yaml`. Here the same
+filters build every destination (local, chronos, kubernetes) and every supported object store
+backend (disk, hierarchical, distributed, boto3), the YAML is written the way the templates write
+it, and tests/galaxy_driver/load_configs.py loads it with Galaxy's JobConfiguration, the runner
+plugin classes and build_object_store_from_config, in the Galaxy test venv (.venv-galaxy,
+tests/galaxy_venv.sh). So a configuration Galaxy would reject cannot ship.
+
+The Chronos destination is also submitted, through Galaxy's ChronosJobRunner, to the Chronos API
+double (tests/test_chronos_runner_contract.submit).
+
+Skipped with the command to run when .venv-galaxy is missing, unless VRE_REQUIRE_GALAXY is set.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+GALAXY_VENV = Path(os.environ.get("VRE_GALAXY_VENV", ROOT / ".venv-galaxy"))
+GALAXY_PYTHON = GALAXY_VENV / "bin" / "python"
+DRIVER = ROOT / "tests" / "galaxy_driver" / "load_configs.py"
+UID = GID = 1450
+
+
+def _filters():
+    spec = importlib.util.spec_from_file_location(
+        "galaxy_conf", ROOT / "roles" / "galaxy" / "filter_plugins" / "galaxy_conf.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+gc = _filters()
+
+
+def _python() -> Path:
+    if GALAXY_PYTHON.is_file():
+        return GALAXY_PYTHON
+    how = "run tests/galaxy_venv.sh to create it (pins in tests/requirements-galaxy.txt)"
+    if os.environ.get("VRE_REQUIRE_GALAXY"):
+        pytest.fail(f"VRE_REQUIRE_GALAXY is set but {GALAXY_PYTHON} is missing: {how}")
+    pytest.skip(f"Galaxy's code is not installed: no {GALAXY_PYTHON}; {how}")
+
+
+def _galaxy_has(module: str) -> bool:
+    proc = subprocess.run(
+        [str(_python()), "-c", f"import {module}"], capture_output=True, text=True, check=False
+    )
+    return proc.returncode == 0
+
+
+def _load(tmp_path: Path, job_conf: dict | None = None, object_store: dict | None = None) -> dict[str, Any]:
+    args = [str(_python()), str(DRIVER), "--work", str(tmp_path / "work")]
+    if job_conf is not None:
+        (tmp_path / "job_conf.yml").write_text(yaml.safe_dump(job_conf, sort_keys=False))
+        args += ["--job-conf", str(tmp_path / "job_conf.yml")]
+    if object_store is not None:
+        (tmp_path / "object_store_conf.yml").write_text(yaml.safe_dump(object_store, sort_keys=False))
+        args += ["--object-store-conf", str(tmp_path / "object_store_conf.yml")]
+    proc = subprocess.run(args, capture_output=True, text=True, check=False, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads(proc.stdout)
+
+
+def _defaults() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "roles" / "galaxy" / "defaults" / "main.yml").read_text())
+
+
+# --- job configuration -------------------------------------------------------------------------
+
+SHARE = "/srv/vre/galaxy"
+CHRONOS_RUNNER = {
+    "host": "chronos.vre.test:4400",
+    "owner": "galaxy@vre.test",
+    "username": "galaxy",
+    "password": "chronos-test-password",
+    "workers": 4,
+}
+CHRONOS_DEST = {
+    "id": "chronos",
+    "runner": "chronos",
+    "params": {
+        "docker_enabled": True,
+        "volumes": [f"{SHARE}:{SHARE}:RW"],
+        "docker_memory": 2048,
+        "docker_cpu": 2,
+        "max_retries": 1,
+    },
+}
+K8S_RUNNER = {
+    "namespace": "vre",
+    "persistent_volume_claims": [{"claim": "galaxy-share", "mount": SHARE}],
+    "pull_policy": "IfNotPresent",
+}
+
+
+def _all_destinations() -> dict[str, Any]:
+    return gc.galaxy_job_conf(
+        [{"id": "local", "runner": "local"}, CHRONOS_DEST, {"id": "k8s", "runner": "kubernetes"}],
+        "local",
+        [{"id": "cat1", "destination": "local"}, {"id": "sort1", "destination": "chronos"}],
+        {"local": {"workers": 4}, "chronos": CHRONOS_RUNNER, "kubernetes": K8S_RUNNER},
+        UID,
+        GID,
+    )
+
+
+def test_role_default_job_conf_loads(tmp_path):
+    d = _defaults()
+    conf = gc.galaxy_job_conf(
+        d["galaxy_job_destinations"],
+        d["galaxy_job_default_destination"],
+        d["galaxy_job_tools"],
+        d["galaxy_job_runners"],
+        UID,
+        GID,
+    )
+    report = _load(tmp_path, job_conf=conf)["job_conf"]
+    assert report["ok"], report.get("trace")
+    assert report["default_destination"] == "local"
+    assert report["runners"]["local"]["class"] == "galaxy.jobs.runners.local.LocalJobRunner"
+
+
+def test_every_destination_loads_with_galaxy(tmp_path):
+    if not _galaxy_has("chronos"):
+        pytest.fail("chronos-python is missing from .venv-galaxy: rerun tests/galaxy_venv.sh")
+    report = _load(tmp_path, job_conf=_all_destinations())["job_conf"]
+    assert report["ok"], report.get("trace")
+    assert set(report["destinations"]) == {"local", "chronos", "k8s"}
+    assert report["tools"] == {"cat1": "local", "sort1": "chronos"}
+    chronos = report["destinations"]["chronos"]
+    assert chronos["runner"] == "chronos"
+    assert chronos["params"] == {
+        "docker_enabled": "true",
+        "volumes": f"{SHARE}:{SHARE}:RW",
+        "docker_memory": "2048",
+        "docker_cpu": "2",
+        "max_retries": "1",
+    }
+    runners = report["runners"]
+    assert runners["chronos"]["class"] == "galaxy.jobs.runners.chronos.ChronosJobRunner"
+    assert runners["chronos"]["params"]["chronos"] == "chronos.vre.test:4400"
+    assert runners["chronos"]["params"]["owner"] == "galaxy@vre.test"
+    assert runners["chronos"]["params"]["insecure"] is True
+    k8s = runners["kubernetes"]["params"]
+    assert runners["kubernetes"]["class"] == "galaxy.jobs.runners.kubernetes.KubernetesJobRunner"
+    assert k8s["k8s_namespace"] == "vre"
+    assert k8s["k8s_persistent_volume_claims"] == f"galaxy-share:{SHARE}"
+    assert k8s["k8s_run_as_user_id"] == str(UID)
+    assert k8s["k8s_run_as_group_id"] == str(GID)
+    assert k8s["k8s_fs_group_id"] == str(GID)
+    assert k8s["k8s_pull_policy"] == "IfNotPresent"
+
+
+def test_galaxy_rejects_a_parameter_the_runner_does_not_know(tmp_path):
+    """The loader is a real check: a runner parameter Galaxy does not know fails the load."""
+    conf = _all_destinations()
+    conf["runners"]["kubernetes"]["k8s_image_pull_secret"] = "regcred"
+    report = _load(tmp_path, job_conf=conf)["job_conf"]
+    assert not report["ok"]
+    assert "k8s_image_pull_secret" in report["error"]
+
+
+@pytest.fixture
+def galaxy_driver():
+    contract = pytest.importorskip("tests.test_chronos_runner_contract")
+    driver = contract.GalaxyDriver(contract._galaxy_venv_or_skip())
+    yield contract, driver
+    driver.close()
+
+
+def test_chronos_destination_reaches_the_chronos_api_double(tmp_path, galaxy_driver):
+    """The role's Chronos destination, submitted by Galaxy's ChronosJobRunner to the API double
+    (tests/doubles/chronos_api.py), with the checks of the runner contract."""
+    from tests.doubles.chronos_api import ChronosApiDouble
+
+    contract, driver = galaxy_driver
+    share = tmp_path / "srv/vre/galaxy"
+    share.mkdir(parents=True)
+    conf = gc.galaxy_job_conf(
+        [{**CHRONOS_DEST, "params": {**CHRONOS_DEST["params"], "volumes": [f"{share}:{share}:RW"]}}],
+        "chronos",
+        [],
+        {"chronos": CHRONOS_RUNNER},
+    )
+    dest = {k: v for k, v in conf["execution"]["environments"]["chronos"].items() if k != "runner"}
+    plugin = conf["runners"]["chronos"]
+    with ChronosApiDouble(
+        username=plugin["username"], password=plugin["password"], task_user="galaxy"
+    ) as double:
+        report = contract.submit(
+            driver,
+            double,
+            dest,
+            str(share),
+            runner_params={k: plugin[k] for k in ("owner", "username", "password")},
+        )
+        assert report["exception"] is None, report.get("traceback")
+        assert double.refused == [] and double.unknown == []
+        job = double.jobs["galaxy-chronos-42"]
+    assert contract.vre_contract_problems(job, str(share)) == []
+    assert job["owner"] == "galaxy@vre.test"
+    assert job["mem"] == 2048 and float(job["cpus"]) == 2.0 and job["retries"] == 1
+
+
+@pytest.mark.parametrize(
+    ("destinations", "default", "tools", "runners", "message"),
+    [
+        ([], "local", [], {}, "galaxy_job_destinations is empty"),
+        ([{"id": "x", "runner": "slurm"}], "x", [], {}, "runner 'slurm'"),
+        ([{"id": "local", "runner": "local"}], "nowhere", [], {}, "galaxy_job_default_destination"),
+        ([{"id": "local", "runner": "local"}], "local", [{"id": "cat1", "destination": "k8s"}], {}, "cat1"),
+        ([CHRONOS_DEST], "chronos", [], {"chronos": {"owner": "o"}}, "needs host"),
+        (
+            [{**CHRONOS_DEST, "params": {"volumes": ["/a:/b"]}}],
+            "chronos",
+            [],
+            {"chronos": CHRONOS_RUNNER},
+            "hostPath:containerPath:mode",
+        ),
+        (
+            [{**CHRONOS_DEST, "params": {"docker_mem": 1}}],
+            "chronos",
+            [],
+            {"chronos": CHRONOS_RUNNER},
+            "unknown params",
+        ),
+        ([{"id": "k", "runner": "kubernetes"}], "k", [], {"kubernetes": {}}, "persistent_volume_claims"),
+        (
+            [{"id": "k", "runner": "kubernetes"}],
+            "k",
+            [],
+            {"kubernetes": {**K8S_RUNNER, "pull_secret": "regcred"}},
+            "default ServiceAccount",
+        ),
+    ],
+)
+def test_role_refuses_bad_job_variables(destinations, default, tools, runners, message):
+    with pytest.raises(Exception, match=message.replace("(", r"\(")):
+        gc.galaxy_job_conf(destinations, default, tools, runners)
+
+
+def test_runner_packages_only_when_used():
+    assert gc.galaxy_job_runner_packages([{"id": "local", "runner": "local"}]) == []
+    assert gc.galaxy_job_runner_packages([CHRONOS_DEST]) == ["chronos-python"]
+    assert gc.galaxy_job_runner_packages([{"runner": "kubernetes"}, CHRONOS_DEST]) == [
+        "chronos-python",
+        "pykube-ng",
+    ]
+
+
+# --- object stores -----------------------------------------------------------------------------
+
+S3 = {
+    "type": "boto3",
+    "auth": {"access_key": "AKIATEST", "secret_key": "s3-test-secret"},
+    "bucket": {"name": "vre-galaxy"},
+    "connection": {"endpoint_url": "https://s3.vre.test:9000/"},
+    "cache": {"path": "/var/lib/galaxy/object_store_cache", "size": 100},
+}
+
+
+def _stores(tmp: str) -> dict[str, dict[str, Any]]:
+    return {
+        "disk": {"type": "disk", "files_dir": f"{tmp}/objects"},
+        "hierarchical": {
+            "type": "hierarchical",
+            "backends": [
+                {"id": "new", "type": "disk", "order": 0, "files_dir": f"{tmp}/objects2"},
+                {"id": "old", "type": "disk", "order": 1, "files_dir": f"{tmp}/objects1"},
+            ],
+        },
+        "distributed": {
+            "type": "distributed",
+            "backends": [
+                {"id": "a", "type": "disk", "weight": 2, "files_dir": f"{tmp}/a"},
+                {"id": "b", "type": "disk", "weight": 1, "files_dir": f"{tmp}/b"},
+            ],
+        },
+        "boto3": {**S3, "cache": {"path": f"{tmp}/cache", "size": 100}},
+    }
+
+
+@pytest.mark.parametrize("kind", ["disk", "hierarchical", "distributed", "boto3"])
+def test_object_store_loads_with_galaxy(tmp_path, kind):
+    if kind == "boto3" and not _galaxy_has("boto3"):
+        pytest.skip(
+            "boto3 is not in .venv-galaxy (tests/requirements-galaxy.txt): Galaxy's S3 store cannot be "
+            "loaded; add boto3 to that file to cover it"
+        )
+    share = str(tmp_path / "share")
+    store = gc.galaxy_object_store_conf(_stores(share)[kind], share)
+    report = _load(tmp_path, object_store=store)["object_store"]
+    assert report["ok"], report.get("trace")
+    if kind == "disk":
+        assert report["class"] == "DiskObjectStore"
+        assert report["files_dir"] == f"{share}/objects"
+        assert report["extra_dirs"]["job_work"] == f"{share}/jobs"
+        assert report["extra_dirs"]["temp"] == f"{share}/tmp"
+    elif kind == "hierarchical":
+        assert report["class"] == "HierarchicalObjectStore"
+        assert set(report["backends"]) == {0, 1} or len(report["backends"]) == 2
+    elif kind == "distributed":
+        assert report["class"] == "DistributedObjectStore"
+        assert set(report["backends"]) == {"a", "b"}
+        assert report["backends"]["a"]["extra_dirs"]["job_work"] == f"{share}/jobs/a"
+    else:
+        assert report["bucket"] == "vre-galaxy"
+
+
+def test_role_default_object_store_is_disk_on_the_share(tmp_path):
+    d = _defaults()
+    assert d["galaxy_object_store"] == {"type": "disk", "files_dir": "{{ galaxy_shared_dir }}/objects"}
+    assert d["galaxy_shared_dir"] == "{{ vre_shared_root | default('/srv/vre') }}/galaxy"
+
+
+def test_galaxy_rejects_an_unknown_store_type(tmp_path):
+    report = _load(tmp_path, object_store={"type": "nosuchstore", "files_dir": "/x"})["object_store"]
+    assert not report["ok"]
+    assert "Unrecognized object store definition" in report["error"]
+
+
+def test_pithos_is_refused_with_the_reason_and_the_alternative():
+    with pytest.raises(Exception) as err:
+        gc.galaxy_object_store_conf({"type": "pithos", "auth": {"url": "https://x"}}, SHARE)
+    text = str(err.value)
+    assert "kamaki" in text and "Python 3" in text and "boto3" in text
+
+
+def test_pithos_really_fails_in_galaxy(tmp_path):
+    """Why the role refuses it: Galaxy's own Pithos store cannot be built on Python 3."""
+    conf = {
+        "type": "pithos",
+        "auth": {"url": "https://accounts.okeanos.grnet.gr/identity/v2.0", "token": "t"},
+        "container": {"name": "galaxy"},
+        "extra_dirs": [
+            {"type": "job_work", "path": f"{tmp_path}/j"},
+            {"type": "temp", "path": f"{tmp_path}/t"},
+        ],
+    }
+    report = _load(tmp_path, object_store=conf)["object_store"]
+    assert not report["ok"]
+    assert "kamaki" in report["error"]
+
+
+@pytest.mark.parametrize(
+    ("store", "message"),
+    [
+        ({"type": "disk"}, "files_dir"),
+        ({"type": "ftp"}, "use one of"),
+        ({"type": "distributed", "backends": []}, "backends"),
+        ({"type": "distributed", "backends": [{"type": "disk", "files_dir": "/a"}]}, "unique id"),
+        ({**S3, "auth": {}}, "access_key"),
+        ({"type": "hierarchical", "backends": [{"id": "p", "type": "pithos"}]}, "kamaki"),
+    ],
+)
+def test_role_refuses_bad_object_stores(store, message):
+    with pytest.raises(Exception, match=message):
+        gc.galaxy_object_store_conf(store, SHARE)

@@ -165,6 +165,41 @@ def test_every_destination_loads_with_galaxy(tmp_path):
     assert k8s["k8s_pull_policy"] == "IfNotPresent"
 
 
+def test_docker_destination_with_env_loads_with_galaxy(tmp_path):
+    """The local provider's `docker` destination: containers from the registry, DOCKER_CONFIG set."""
+    conf = gc.galaxy_job_conf(
+        [
+            {"id": "local", "runner": "local"},
+            {
+                "id": "docker",
+                "runner": "local",
+                "params": {"docker_enabled": True, "docker_sudo": False, "docker_auto_rm": True},
+                "env": [{"name": "DOCKER_CONFIG", "value": "/home/galaxy/.docker"}],
+            },
+        ],
+        "local",
+        [{"id": "vre_line_count", "destination": "docker"}],
+        {},
+        UID,
+        GID,
+    )
+    report = _load(tmp_path, job_conf=conf)["job_conf"]
+    assert report["ok"], report.get("trace")
+    docker = report["destinations"]["docker"]
+    assert docker["params"]["docker_enabled"] == "true"
+    assert [(e["name"], e["value"]) for e in docker["env"]] == [("DOCKER_CONFIG", "/home/galaxy/.docker")]
+    assert report["tools"] == {"vre_line_count": "docker"}
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"name": "DOCKER_CONFIG"}, [{"name": "1BAD", "value": "x"}], [{"name": "A", "value": "x", "raw": 1}]],
+)
+def test_role_refuses_a_bad_destination_env(env):
+    with pytest.raises(Exception, match="env"):
+        gc.galaxy_job_conf([{"id": "local", "runner": "local", "env": env}], "local", [], {})
+
+
 def test_galaxy_rejects_a_parameter_the_runner_does_not_know(tmp_path):
     """The loader is a real check: a runner parameter Galaxy does not know fails the load."""
     conf = _all_destinations()

@@ -59,7 +59,7 @@ def load_job_conf(path: str, work: str) -> dict[str, Any]:
     report: dict[str, Any] = {
         "default_destination": conf.default_destination_id,
         "destinations": {
-            dest_id: {"runner": dests[0].runner, "params": dict(dests[0].params)}
+            dest_id: {"runner": dests[0].runner, "params": dict(dests[0].params), "env": list(dests[0].env)}
             for dest_id, dests in conf.destinations.items()
         },
         "tools": {tool_id: tools[0].destination for tool_id, tools in conf.tools.items()},

@@ -46,6 +46,7 @@ CHRONOS_DESTINATION_PARAMS = {
     "max_retries",
 }
 _ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 OBJECT_STORE_TYPES = {"disk", "hierarchical", "distributed", "boto3", "generic_s3", "s3", "pithos"}
 PITHOS_REFUSAL = (
@@ -142,6 +143,26 @@ def galaxy_job_runner_packages(destinations: list[dict[str, Any]]) -> list[str]:
     return sorted({pkg for runner in used for pkg in RUNNER_PACKAGES.get(runner, [])})
 
 
+def _job_env(dest_id: str, items: Any) -> list[dict[str, str]]:
+    """A destination's `env`: environment variables set in the job script, [{name, value}]."""
+    if not isinstance(items, (list, tuple)):
+        raise _err(f"galaxy_job_destinations `{dest_id}` env must be a list of {{name, value}}.")
+    out = []
+    for item in items:
+        if (
+            not isinstance(item, dict)
+            or not _ENV_NAME_RE.match(str(item.get("name", "")))
+            or "value" not in item
+            or set(item) - {"name", "value"}
+        ):
+            raise _err(
+                f"galaxy_job_destinations `{dest_id}` env item {item!r} must be {{name, value}} "
+                "with a shell variable name (letters, digits, '_')."
+            )
+        out.append({"name": str(item["name"]), "value": _stringify(item["value"])})
+    return out
+
+
 def galaxy_job_conf(  # noqa: PLR0917 - a Jinja filter: its arguments come positionally
     destinations: list[dict[str, Any]],
     default: str,
@@ -189,6 +210,8 @@ def galaxy_job_conf(  # noqa: PLR0917 - a Jinja filter: its arguments come posit
                         )
         env = {"runner": runner}
         env.update({k: _stringify(v) for k, v in params.items()})
+        if dest.get("env"):
+            env["env"] = _job_env(dest["id"], dest["env"])
         environments[dest["id"]] = env
     if default not in ids:
         raise _err(

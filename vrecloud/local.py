@@ -6,7 +6,9 @@ scenario create their hosts through it.
 
 CLI (``python -m vrecloud.local ...``):
   up SPEC          build the base image if needed, create the cluster's hosts, print inventory JSON
-  down CLUSTER     remove the cluster's containers, volumes and network
+  down CLUSTER     remove the cluster's containers and volumes (and the network with the last one)
+  stale SPEC       print the hosts of the spec's cluster that the spec no longer lists
+  remove CLUSTER NAME...  remove those hosts of the cluster and their volumes
   create NAME ...  create (or start) one host; used by molecule's create playbook
   list [CLUSTER]   print the hosts as JSON
   dockerd          start dockerd when none answers
@@ -207,6 +209,26 @@ LOCAL_VARS: dict[str, Any] = {
     "nfs_client_allow_unmounted": True,
 }
 
+# Layers whose binaries no mirror of these machines carries. Each runs in no-binary mode (what does
+# not need the binaries is converged, nothing is faked) unless its environment variable names a
+# directory of packages on this machine: the same variables as the molecule scenarios.
+BINARY_MIRRORS = {
+    "mesos": "VRE_MESOS_MIRROR",
+    "kubernetes": "VRE_KUBE_MIRROR",
+}
+
+
+def local_vars(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """LOCAL_VARS plus each binary layer's install mode, read from the environment."""
+    env = os.environ if environ is None else environ
+    out = dict(LOCAL_VARS)
+    for layer, var in BINARY_MIRRORS.items():
+        mirror = env.get(var, "")
+        out[f"{layer}_install_binaries"] = bool(mirror)
+        if mirror:
+            out[f"{layer}_install_source"] = {"type": "mirror", "path": mirror}
+    return out
+
 
 def inventory(hosts: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Ansible's dynamic-inventory JSON for these hosts (``--list`` format)."""
@@ -223,7 +245,7 @@ def inventory(hosts: Iterable[dict[str, Any]]) -> dict[str, Any]:
         )
         for host in hosts
     )
-    inv["all"]["vars"] = dict(LOCAL_VARS)
+    inv["all"]["vars"] = local_vars()
     return inv
 
 
@@ -237,6 +259,31 @@ def up(spec: ClusterSpec) -> list[dict[str, Any]]:
     return hosts
 
 
+def stale(spec: ClusterSpec) -> list[str]:
+    """The cluster's hosts that the spec no longer lists (e.g. a slave scaled away)."""
+    if not dockerd_answers():
+        return []
+    wanted = {node.name for node in spec.nodes()}
+    return [h["name"] for h in list_hosts(spec.cluster) if h["name"] not in wanted]
+
+
+def remove(cluster: str, names: Sequence[str]) -> list[str]:
+    """Remove these hosts of `cluster` and their volumes; refuse hosts of another cluster."""
+    removed = []
+    for name in names:
+        info = _inspect(name)
+        if info is None:
+            continue
+        if (info["Config"]["Labels"] or {}).get(LABEL_CLUSTER) != cluster:
+            raise ProviderError(f"host {name} is not part of cluster {cluster!r}; it was left untouched")
+        volumes = [m["Name"] for m in info.get("Mounts") or [] if m.get("Type") == "volume" and m.get("Name")]
+        _docker("rm", "--force", "--volumes", name)
+        if volumes:
+            _docker("volume", "rm", "--force", *volumes)
+        removed.append(name)
+    return removed
+
+
 def down(cluster: str) -> list[str]:
     """Remove exactly the cluster's containers and volumes; return the names removed."""
     if not dockerd_answers():
@@ -247,6 +294,10 @@ def down(cluster: str) -> list[str]:
     vols = _docker("volume", "ls", "--quiet", "--filter", f"label={LABEL_CLUSTER}={cluster}").stdout.split()
     if vols:
         _docker("volume", "rm", "--force", *vols)
+    # The network is shared by every local cluster (and molecule's hosts): removed with the last one.
+    net = _docker("network", "inspect", NETWORK, check=False)
+    if net.returncode == 0 and not (json.loads(net.stdout)[0].get("Containers") or {}):
+        _docker("network", "rm", NETWORK, check=False)
     return removed
 
 
@@ -262,6 +313,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_create.add_argument("--cluster", required=True)
     p_create.add_argument("--group", action="append", default=[], dest="groups")
     p_create.add_argument("--volume", action="append", default=[], dest="volumes")
+    p_stale = sub.add_parser("stale", help="print the cluster's hosts the spec no longer lists")
+    p_stale.add_argument("spec")
+    p_remove = sub.add_parser("remove", help="remove some hosts of a cluster and their volumes")
+    p_remove.add_argument("cluster")
+    p_remove.add_argument("names", nargs="+")
     p_list = sub.add_parser("list", help="print hosts as JSON")
     p_list.add_argument("cluster", nargs="?")
     sub.add_parser("dockerd", help="start dockerd when none answers")
@@ -272,6 +328,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(inventory(up(load_spec(args.spec))), indent=2))
         elif args.cmd == "down":
             for name in down(args.cluster):
+                print(f"removed {name}")
+        elif args.cmd == "stale":
+            for name in stale(load_spec(args.spec)):
+                print(name)
+        elif args.cmd == "remove":
+            for name in remove(args.cluster, args.names):
                 print(f"removed {name}")
         elif args.cmd == "create":
             ensure_dockerd()

@@ -1,0 +1,135 @@
+"""Time the whole VRE on the local provider: cold bring-up, idempotent re-run, per-role time.
+
+    python benchmarks/bringup.py [--keep] [--out benchmarks/results/bringup.md]
+
+Brings up a copy of inventories/specs/local.yml as cluster `vre-bench` with the README's command
+(`./vre up SPEC`): first `./vre down` (so the run is cold: no hosts, no volumes; the base image
+and the toolkit's venvs stay, as after `./vre bootstrap`), then `./vre up` timed (cold: host
+creation, Debian packages, PyPI wheels, every service's first start), then `./vre up` again timed
+(the idempotent re-run, which must report changed=0 on every host; exit status 1 otherwise).
+The task profiler (ansible.posix.profile_tasks, listing every task) of the cold run gives the time
+per role: the sum of its tasks' times (tasks run on all hosts in parallel, so a role's time is
+wall time, and the roles' times add up to the run's converge time).
+
+Prints the three figures and writes them, with the per-role table, to --out (Markdown), which
+the README links. Removes the cluster at the end unless --keep.
+
+The figures depend on Debian's mirror, PyPI and the machine's load: they compare runs on one
+machine; they are not a promise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from vrecloud.recap import recap  # noqa: E402
+
+CLUSTER = "vre-bench"
+# profile_tasks' summary lines: "<role> : <task> ------ 12.34s" (or "<task> ---- 1.20s").
+_PROFILE_RE = re.compile(r"^(?P<task>.+?) -+ (?P<secs>\d+(?:\.\d+)?)s\s*$")
+
+
+def vre(*args: str) -> tuple[float, str]:
+    env = {
+        **os.environ,
+        # Every task in the profiler's summary, in run order (default: the 20 slowest).
+        "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "all",
+        "PROFILE_TASKS_SORT_ORDER": "none",
+    }
+    start = time.monotonic()
+    proc = subprocess.run(
+        [str(ROOT / "vre"), *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    elapsed = time.monotonic() - start
+    out = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        sys.stderr.write(out[-5000:])
+        raise SystemExit(f"./vre {' '.join(args)} failed with status {proc.returncode}")
+    return elapsed, out
+
+
+def per_role(output: str) -> OrderedDict[str, float]:
+    """Seconds per role from profile_tasks' summary of the last play run in `output`."""
+    lines = output.splitlines()
+    start = max(i for i, line in enumerate(lines) if line.startswith("PLAY RECAP"))
+    roles: OrderedDict[str, float] = OrderedDict()
+    for line in lines[start:]:
+        m = _PROFILE_RE.match(line)
+        if not m:
+            continue
+        task = m["task"].strip()
+        role = task.split(" : ", 1)[0] if " : " in task else "(plays' own tasks: preflight, summary, facts)"
+        roles[role] = roles.get(role, 0.0) + float(m["secs"])
+    if not roles:
+        raise SystemExit("no profile_tasks summary in the output (is the callback enabled in ansible.cfg?)")
+    return roles
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--keep", action="store_true", help="keep the cluster at the end")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/bringup.md"))
+    args = parser.parse_args()
+
+    spec = yaml.safe_load((ROOT / "inventories/specs/local.yml").read_text())
+    spec["cluster"] = CLUSTER
+    with tempfile.TemporaryDirectory() as tmp:
+        spec_path = Path(tmp) / "spec.yml"
+        spec_path.write_text(yaml.safe_dump(spec))
+        vre("down", str(spec_path))
+        cold, cold_out = vre("up", str(spec_path))
+        rerun, rerun_out = vre("up", str(spec_path))
+        if not args.keep:
+            vre("down", str(spec_path))
+
+    changed = {h: v["changed"] for h, v in recap(rerun_out).items()}
+    hosts = len(changed)
+    roles = per_role(cold_out)
+    total = sum(roles.values())
+
+    print(f"cold bring-up of the full stack ({hosts} hosts): {cold:.0f} s")
+    print(f"idempotent re-run: {rerun:.0f} s, changed={sum(changed.values())}")
+    print("per-role time of the cold run (task profiler):")
+    for role, secs in sorted(roles.items(), key=lambda kv: -kv[1]):
+        print(f"  {role:<48} {secs:7.1f} s")
+    print(f"  {'sum of task times':<48} {total:7.1f} s")
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = "\n".join(
+        f"| {role} | {secs:.1f} |" for role, secs in sorted(roles.items(), key=lambda kv: -kv[1])
+    )
+    out.write_text(
+        f"# Full-stack bring-up on the local provider\n\n"
+        f"Written by `python benchmarks/bringup.py` on {datetime.date.today().isoformat()} "
+        f"({os.cpu_count()} cores; spec inventories/specs/local.yml as cluster `{CLUSTER}`, "
+        f"{hosts} hosts).\n\n"
+        f"| figure | value |\n|---|---|\n"
+        f"| cold bring-up (`./vre up`, hosts created, every layer converged) | {cold:.0f} s |\n"
+        f"| idempotent re-run (`./vre up` again) | {rerun:.0f} s, changed={sum(changed.values())} |\n\n"
+        f"## Time per role, cold run (ansible.posix.profile_tasks, summed per role)\n\n"
+        f"| role | seconds |\n|---|---|\n{rows}\n| **sum of task times** | **{total:.1f}** |\n\n"
+        f"The cold figure includes creating the containers and the run's own start-up; the roles' "
+        f"sum is the time spent in tasks. The machine's load and the mirrors' speed move these "
+        f"figures: compare runs on one machine.\n"
+    )
+    print(f"written to {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+    return 0 if sum(changed.values()) == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

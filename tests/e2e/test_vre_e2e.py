@@ -1,0 +1,250 @@
+"""The README's bring-up command under test: the whole VRE on the local provider, end to end.
+
+Runs `./vre up` on a copy of inventories/specs/local.yml (cluster renamed `vre-e2e`, so a VRE you
+brought up yourself is left alone), then proves what a researcher and an operator need:
+  - the run ends with the Galaxy URL, where the admin credentials are and one health line per
+    service, and a second run reports changed=0 on every host;
+  - a Galaxy job whose tool container comes from the private registry: upload through the API, run
+    `vre_line_count` on the `docker` destination (image removed from the Galaxy host first, so the
+    job pulls it from the registry), output on the shared filesystem (read back over NFS from a
+    Mesos slave), job state `ok`;
+  - scale: one more Mesos slave in the spec adds exactly that host (the NFS server only admits it
+    to the export); removing it again drains and removes it;
+  - `./vre down` removes every container and volume of the cluster.
+Collected only with VRE_E2E=1 (`./vre e2e`, part of `./vre test`). Tests run in file order and
+share one cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+from bioblend.galaxy import GalaxyInstance
+
+from vrecloud.recap import changed_tasks, recap
+
+ROOT = Path(__file__).resolve().parents[2]
+CLUSTER = "vre-e2e"
+GALAXY = f"{CLUSTER}-galaxy-1"
+REGISTRY = f"{CLUSTER}-registry-1"
+SLAVE = f"{CLUSTER}-mesos-slaves-1"
+NEW_SLAVE = f"{CLUSTER}-mesos-slaves-2"
+GALAXY_UID = 1450
+SHARE = "/srv/vre/galaxy"
+IMAGE = "vre/busybox:1.35.0-debian12"
+LOGS = ROOT / ".vre" / "e2e-logs"
+
+
+def _spec(tmp: Path, slaves: int) -> Path:
+    spec = yaml.safe_load((ROOT / "inventories/specs/local.yml").read_text())
+    spec["cluster"] = CLUSTER
+    spec["groups"]["mesos_slaves"]["count"] = slaves
+    path = tmp / f"spec-{slaves}.yml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def _vre(*args: str, name: str) -> str:
+    """Run ./vre, keep its output under .vre/e2e-logs/NAME.log, fail with its tail."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    proc = subprocess.run([str(ROOT / "vre"), *args], cwd=ROOT, capture_output=True, text=True, check=False)
+    out = proc.stdout + proc.stderr
+    (LOGS / f"{name}.log").write_text(out)
+    print(f"./vre {' '.join(args)}: rc={proc.returncode} in {time.monotonic() - start:.0f}s ({name}.log)")
+    assert proc.returncode == 0, f"./vre {args[0]} failed (rc {proc.returncode}):\n{out[-4000:]}"
+    return out
+
+
+def _exec(host: str, *cmd: str) -> str:
+    proc = subprocess.run(["docker", "exec", host, *cmd], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, f"{host}: {' '.join(cmd)}: {proc.stderr or proc.stdout}"
+    return proc.stdout
+
+
+def _address(host: str) -> str:
+    info = json.loads(
+        subprocess.run(["docker", "inspect", host], capture_output=True, text=True, check=True).stdout
+    )
+    return next(n["IPAddress"] for n in info[0]["NetworkSettings"]["Networks"].values() if n["IPAddress"])
+
+
+def _containers() -> list[str]:
+    out = subprocess.run(
+        ["docker", "ps", "--all", "--format", "{{.Names}}", "--filter", f"label=vre.cluster={CLUSTER}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return sorted(out.split())
+
+
+@pytest.fixture(scope="module")
+def specs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("specs")
+    return {1: _spec(tmp, 1), 2: _spec(tmp, 2)}
+
+
+@pytest.fixture(scope="module")
+def cold_up(specs):
+    """A cold bring-up: whatever an earlier run left is removed first."""
+    _vre("down", str(specs[1]), name="down-before")
+    assert _containers() == []
+    return _vre("up", str(specs[1]), name="up-cold")
+
+
+def test_cold_bring_up_ends_with_url_credentials_and_health(cold_up):
+    r = recap(cold_up)
+    assert set(r) >= {GALAXY, REGISTRY, SLAVE, f"{CLUSTER}-mesos-masters-1"}
+    assert all(v["failed"] == 0 and v["unreachable"] == 0 for v in r.values()), r
+    tail = cold_up[cold_up.rindex("Print the VRE's address") :]
+    assert f"https://{_address(GALAXY)}/" in tail
+    assert "/root/galaxy-admin-api-key" in tail
+    for line in (
+        "galaxy      OK",
+        "postgresql  OK",
+        "nfs         OK",
+        "registry    OK",
+        "docker      OK",
+        "zookeeper   OK",
+    ):
+        assert line in tail, f"{line!r} missing from the summary:\n{tail[:3000]}"
+    # Mesos has no binaries here: the run says so plainly instead of a health line.
+    assert "mesos       NO-BINARY MODE" in tail
+    assert "vre/busybox" in tail  # the registry holds the tool image
+
+
+def test_second_run_changes_nothing(cold_up, specs):
+    out = _vre("up", str(specs[1]), name="up-rerun")
+    r = recap(out)
+    changed = {h: v["changed"] for h, v in r.items() if v["changed"]}
+    assert changed == {}, f"second run changed {changed}: {changed_tasks(out)}"
+
+
+@pytest.fixture(scope="module")
+def gi(cold_up, tmp_path_factory):
+    ca = tmp_path_factory.mktemp("ca") / "galaxy-ca.crt"
+    ca.write_text(_exec(GALAXY, "cat", "/etc/galaxy/tls/ca.crt"))
+    key = _exec(GALAXY, "cat", "/root/galaxy-admin-api-key").strip()
+    gi = GalaxyInstance(f"https://{_address(GALAXY)}", key=key)
+    gi.verify = str(ca)
+    os.environ["REQUESTS_CA_BUNDLE"] = str(ca)  # BioBlend's tus uploads read it from here
+    return gi
+
+
+def _wait(gi, dataset_id, timeout=600):
+    deadline = time.monotonic() + timeout
+    while True:
+        ds = gi.datasets.show_dataset(dataset_id)
+        if ds["state"] in ("ok", "error", "failed_metadata", "discarded", "paused"):
+            return ds
+        assert time.monotonic() < deadline, f"dataset {dataset_id} still {ds['state']} after {timeout}s"
+        time.sleep(3)
+
+
+def test_galaxy_answers_over_tls_with_its_ca(gi):
+    r = requests.get(f"https://{_address(GALAXY)}/api/version", verify=gi.verify, timeout=30)
+    assert r.status_code == 200 and r.json()["version_major"] == "26.1"
+
+
+def test_job_runs_a_tool_container_from_the_private_registry(gi, tmp_path):
+    registry = f"{_address(REGISTRY)}:5000"
+    image = f"{registry}/{IMAGE}"
+    # The image was built on the Galaxy host before it was pushed: remove it there so that the job
+    # has to pull it from the registry, with the pull account Galaxy's user is logged in as.
+    subprocess.run(
+        ["docker", "exec", GALAXY, "docker", "rmi", "--force", image], capture_output=True, check=False
+    )
+    assert (
+        subprocess.run(
+            ["docker", "exec", GALAXY, "docker", "image", "inspect", image], capture_output=True, check=False
+        ).returncode
+        != 0
+    )
+
+    history = gi.histories.create_history(name=f"e2e-{uuid.uuid4().hex[:8]}")
+    src = tmp_path / "three_lines.txt"
+    src.write_text("alpha\nbeta\ngamma\n")
+    up = gi.tools.upload_file(str(src), history["id"], file_type="txt")
+    ds = _wait(gi, up["outputs"][0]["id"])
+    assert ds["state"] == "ok", ds.get("misc_info")
+
+    run = gi.tools.run_tool(history["id"], "vre_line_count", {"input": {"src": "hda", "id": ds["id"]}})
+    out = _wait(gi, run["outputs"][0]["id"])
+    job = gi.jobs.show_job(run["jobs"][0]["id"], full_details=True)
+    assert job["state"] == "ok" and out["state"] == "ok", (job.get("stderr"), job.get("command_line"))
+    assert gi.datasets.download_dataset(out["id"]).decode().strip() == "3"
+
+    # It ran in the registry's image (Galaxy's core job metrics record the container), pulled
+    # during the job: the Galaxy host has it again, with the registry's digest.
+    metrics = {m["name"]: m["raw_value"] for m in gi.jobs.get_metrics(job["id"])}
+    assert metrics.get("container_type") == "docker" and metrics.get("container_id") == image, metrics
+    digests = json.loads(
+        _exec(GALAXY, "docker", "image", "inspect", image, "--format", "{{json .RepoDigests}}")
+    )
+    assert any(d.startswith(f"{registry}/vre/busybox@sha256:") for d in digests), digests
+    # The output is on the shared filesystem, owned by the galaxy UID, and a Mesos slave reads it
+    # over NFS.
+    path = out["file_name"]
+    assert path.startswith(f"{SHARE}/objects/"), path
+    assert _exec(GALAXY, "stat", "-c", "%u:%g", path).strip() == f"{GALAXY_UID}:{GALAXY_UID}"
+    url = f"nfs://{_address(GALAXY)}{path}?version=3&uid={GALAXY_UID}&gid={GALAXY_UID}"
+    assert _exec(SLAVE, "nfs-cat", url).strip() == "3"
+    gi.histories.delete_history(history["id"], purge=True)
+
+
+def _only_nfs_export_changed(out: str, new_host: str | None) -> None:
+    changed = changed_tasks(out)
+    others = {h: t for h, t in changed.items() if h != new_host}
+    assert set(others) <= {GALAXY}, f"hosts other than the NFS server changed: {others}"
+    stray = [t for t in others.get(GALAXY, []) if not t.startswith("nfs_server : ")]
+    assert stray == [], f"the NFS server changed more than its export: {stray}"
+
+
+def test_adding_a_slave_adds_exactly_that_host(cold_up, specs):
+    out = _vre("up", str(specs[2]), name="up-scale-out")
+    assert NEW_SLAVE in _containers()
+    r = recap(out)
+    assert r[NEW_SLAVE]["changed"] > 0 and r[NEW_SLAVE]["failed"] == 0
+    _only_nfs_export_changed(out, NEW_SLAVE)
+    # The new slave reads the share over NFS: the export admits it.
+    # (the callback wraps long lines: match across the line break)
+    assert "nfs         OK" in out and re.search(r"2/2 clients read\s+it over NFS", out)
+
+
+def test_removing_a_slave_drains_and_removes_it(specs):
+    out = _vre("up", str(specs[1]), name="up-scale-in")
+    assert f"draining the hosts no longer in {specs[1]}: {NEW_SLAVE}" in out
+    assert "nothing to drain" in out  # no-binary mode says what draining did
+    assert NEW_SLAVE not in _containers()
+    volumes = subprocess.run(
+        ["docker", "volume", "ls", "--quiet", "--filter", f"name={NEW_SLAVE}-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert volumes == []
+    _only_nfs_export_changed(out, None)
+    assert re.search(r"1/1 clients read\s+it over NFS", out)
+
+
+def test_down_removes_everything_it_created(specs):
+    _vre("down", str(specs[1]), name="down")
+    assert _containers() == []
+    vols = subprocess.run(
+        ["docker", "volume", "ls", "--quiet", "--filter", f"label=vre.cluster={CLUSTER}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert vols == []
+    assert not (ROOT / ".vre" / f"{CLUSTER}-secrets.yml").exists()

@@ -49,6 +49,12 @@ def test_valid_inventory_passes():
     assert "failed=1" not in out
 
 
+def test_valid_kubernetes_inventory_passes():
+    rc, out = run_playbook(PREFLIGHT, "kube_valid.yml")
+    assert rc == 0, out
+    assert "TASK [Gather facts once for the later plays]" in out
+
+
 @pytest.mark.parametrize(
     ("inventory", "expected"),
     [
@@ -92,6 +98,30 @@ def test_valid_inventory_passes():
             "mesos_without_source.yml",
             ["has no install source", "mesos_install_source", "mesos_install_binaries: false"],
             id="mesos-without-install-source",
+        ),
+        pytest.param(
+            "kube_without_source.yml",
+            [
+                "Host c1 (kube_nodes) has no install source",
+                "kubernetes_install_source",
+                "kubernetes_install_binaries: false",
+            ],
+            id="kubernetes-without-install-source",
+        ),
+        pytest.param(
+            "kube_nodes_without_control_plane.yml",
+            ["Group kube_nodes has hosts (c1) but group kube_control_plane has none"],
+            id="kube-nodes-without-control-plane",
+        ),
+        pytest.param(
+            "even_kube_control_plane.yml",
+            ["Group kube_control_plane has 2 hosts (k1, k2)", "odd number of members"],
+            id="even-kube-control-plane",
+        ),
+        pytest.param(
+            "kube_control_planes_without_endpoint.yml",
+            ["Group kube_control_plane has 3 hosts but", "kubernetes_control_plane_endpoint is not set"],
+            id="kube-control-planes-without-endpoint",
         ),
         pytest.param(
             "galaxy_pithos.yml",

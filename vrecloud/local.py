@@ -204,9 +204,13 @@ def list_hosts(cluster: str | None = None) -> list[dict[str, Any]]:
 # the kernel NFS server cannot run in a container, so NFS-Ganesha serves the share; where the
 # kernel has no NFS client the clients write fstab and check the export with libnfs instead of
 # mounting (nfs_client still mounts when the kernel can).
+# Containers share this machine's kernel: the Kubernetes prerequisites write the module and sysctl
+# files but report, instead of failing, the modules they cannot load, the swap they leave alone and
+# the sysctls they cannot set (docs/kubernetes.md).
 LOCAL_VARS: dict[str, Any] = {
     "nfs_server_implementation": "ganesha",
     "nfs_client_allow_unmounted": True,
+    "kube_common_shared_kernel": True,
 }
 
 # Layers whose binaries no mirror of these machines carries. Each runs in no-binary mode (what does

@@ -134,6 +134,8 @@ def test_cold_bring_up_ends_with_url_credentials_and_health(cold_up):
     summary = _flat(cold_up[cold_up.rindex("Print the VRE's address") :])
     assert f"https://{_address(GALAXY)}/" in summary
     assert "admin API key in /root/galaxy-admin-api-key" in summary
+    # The bring-up itself ended with a real job in the registry's container.
+    assert "jobs OK vre_line_count ran in" in summary and "3 lines, dataset ok" in summary
     for line in ("galaxy OK", "postgresql OK", "nfs OK", "registry OK", "docker OK", "zookeeper OK"):
         assert line in summary, f"{line!r} missing from the summary: {summary[:3000]}"
     # No Mesos or Kubernetes binaries here: the run says so plainly instead of a health line.

@@ -32,7 +32,8 @@ from bioblend.galaxy import GalaxyInstance
 from vrecloud.recap import changed_tasks, recap
 
 ROOT = Path(__file__).resolve().parents[2]
-CLUSTER = "vre-e2e"
+# VRE_E2E_CLUSTER runs a second e2e beside one already running (another cluster name).
+CLUSTER = os.environ.get("VRE_E2E_CLUSTER", "vre-e2e")
 GALAXY = f"{CLUSTER}-galaxy-1"
 REGISTRY = f"{CLUSTER}-registry-1"
 SLAVE = f"{CLUSTER}-mesos-slaves-1"

@@ -79,34 +79,28 @@ def _address(host: str) -> str:
     return next(n["IPAddress"] for n in info[0]["NetworkSettings"]["Networks"].values() if n["IPAddress"])
 
 
+def _docker_lines(*args: str) -> list[str]:
+    """The output lines of a docker command that must succeed."""
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True, check=True)
+    return proc.stdout.splitlines()
+
+
 def _containers() -> list[str]:
-    out = subprocess.run(
-        ["docker", "ps", "--all", "--format", "{{.Names}}", "--filter", f"label=vre.cluster={CLUSTER}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return sorted(out.split())
+    return sorted(
+        _docker_lines("ps", "--all", "--format", "{{.Names}}", "--filter", f"label=vre.cluster={CLUSTER}")
+    )
+
+
+def _volumes(flt: str) -> list[str]:
+    return _docker_lines("volume", "ls", "--quiet", "--filter", flt)
 
 
 def _nfs_clients() -> list[str]:
     """The cluster's hosts in group nfs_clients, from the provider's labels."""
-    out = subprocess.run(
-        [
-            "docker",
-            "ps",
-            "--format",
-            '{{.Names}} {{.Label "vre.groups"}}',
-            "--filter",
-            f"label=vre.cluster={CLUSTER}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return sorted(
-        line.split()[0] for line in out.splitlines() if "nfs_clients" in line.split()[-1].split(",")
+    lines = _docker_lines(
+        "ps", "--format", '{{.Names}} {{.Label "vre.groups"}}', "--filter", f"label=vre.cluster={CLUSTER}"
     )
+    return sorted(line.split()[0] for line in lines if "nfs_clients" in line.split()[-1].split(","))
 
 
 @pytest.fixture(scope="module")
@@ -249,13 +243,7 @@ def test_removing_a_slave_drains_and_removes_it(specs):
     assert f"draining the hosts no longer in {specs[1]}: {NEW_SLAVE}" in out
     assert "nothing to drain" in out  # no-binary mode says what draining did
     assert NEW_SLAVE not in _containers()
-    volumes = subprocess.run(
-        ["docker", "volume", "ls", "--quiet", "--filter", f"name={NEW_SLAVE}-"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    assert volumes == []
+    assert _volumes(f"name={NEW_SLAVE}-") == []
     _only_nfs_export_changed(out, None)
     n = len(_nfs_clients())
     assert f"{n}/{n} clients read it over NFS" in _flat(out)
@@ -264,11 +252,5 @@ def test_removing_a_slave_drains_and_removes_it(specs):
 def test_down_removes_everything_it_created(specs):
     _vre("down", str(specs[1]), name="down")
     assert _containers() == []
-    vols = subprocess.run(
-        ["docker", "volume", "ls", "--quiet", "--filter", f"label=vre.cluster={CLUSTER}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    assert vols == []
+    assert _volumes(f"label=vre.cluster={CLUSTER}") == []
     assert not (ROOT / ".vre" / f"{CLUSTER}-secrets.yml").exists()

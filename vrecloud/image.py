@@ -90,54 +90,53 @@ def _run(cmd: list[str], **kw) -> None:
     subprocess.run(cmd, check=True, **kw)
 
 
+def debootstrap(root: Path, packages: list[str]) -> Path:
+    """A Debian 12 minbase root filesystem with `packages` in `root`, apt set up for this machine.
+
+    The one place that makes a Debian root filesystem: the base image of the "VMs" and the
+    Debian-based images of the Kubernetes mirror (vrecloud/kube_mirror.py) are both made here.
+    """
+    if shutil.which("debootstrap") is None:
+        raise SystemExit("debootstrap is missing: run `apt-get install debootstrap` (./vre bootstrap does)")
+    _run(["debootstrap", "--variant=minbase", "--include=" + ",".join(packages), SUITE, str(root), MIRROR])
+    (root / "etc/apt/sources.list").write_text(
+        f"deb {MIRROR} {SUITE} main\n"
+        f"deb {MIRROR} {SUITE}-updates main\n"
+        f"deb {SECURITY_MIRROR} {SUITE}-security main\n"
+    )
+    # Keep images small and apt quiet.
+    (root / "etc/apt/apt.conf.d/90vre").write_text(
+        'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n'
+    )
+    for ca in _ca_files():
+        shutil.copy2(ca, root / "usr/local/share/ca-certificates" / ca.name)
+    if _ca_files():
+        _run(["chroot", str(root), "update-ca-certificates"])
+    _run(["chroot", str(root), "apt-get", "clean"])
+    for sub in ("var/lib/apt/lists", "var/cache/apt/archives", "var/cache/apt"):
+        for p in (root / sub).glob("*"):
+            if p.is_file():
+                p.unlink()
+    # The lists are gone: make the package cache look stale, so that a role's
+    # `apt: update_cache: true, cache_valid_time: N` refreshes it on first use.
+    os.utime(root / "var/lib/apt/lists", (0, 0))
+    return root
+
+
 def build(image: str = IMAGE, force: bool = False) -> str:
     """Build the base image unless an identical one exists; return its name."""
     if not force and image_is_current(image):
         print(f"base image {image} is current", file=sys.stderr)
         return image
-    if shutil.which("debootstrap") is None:
-        raise SystemExit(
-            "debootstrap is missing: run `apt-get install debootstrap` (scripts/bootstrap.sh does)"
-        )
     with tempfile.TemporaryDirectory(prefix="vre-rootfs-", dir="/var/tmp") as tmp:
         root = Path(tmp) / "root"
-        _run(
-            [
-                "debootstrap",
-                "--variant=minbase",
-                "--include=" + ",".join(PACKAGES),
-                SUITE,
-                str(root),
-                MIRROR,
-            ]
-        )
-        (root / "etc/apt/sources.list").write_text(
-            f"deb {MIRROR} {SUITE} main\n"
-            f"deb {MIRROR} {SUITE}-updates main\n"
-            f"deb {SECURITY_MIRROR} {SUITE}-security main\n"
-        )
-        # Keep images small and apt quiet inside the "VMs".
-        (root / "etc/apt/apt.conf.d/90vre").write_text(
-            'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n'
-        )
-        for ca in _ca_files():
-            shutil.copy2(ca, root / "usr/local/share/ca-certificates" / ca.name)
-        if _ca_files():
-            _run(["chroot", str(root), "update-ca-certificates"])
+        debootstrap(root, PACKAGES)
         for unit in MASKED_UNITS:
             link = root / "etc/systemd/system" / unit
             if not link.exists():
                 link.symlink_to("/dev/null")
         # Each container gets its own machine-id at first boot.
         (root / "etc/machine-id").write_text("")
-        _run(["chroot", str(root), "apt-get", "clean"])
-        for sub in ("var/lib/apt/lists", "var/cache/apt/archives", "var/cache/apt"):
-            for p in (root / sub).glob("*"):
-                if p.is_file():
-                    p.unlink()
-        # The lists are gone: make the package cache look stale, so that a role's
-        # `apt: update_cache: true, cache_valid_time: N` refreshes it on first use.
-        os.utime(root / "var/lib/apt/lists", (0, 0))
         tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
         _run(
             [

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from vrecloud import image as base_image
@@ -54,6 +55,38 @@ RUN_FLAGS: tuple[str, ...] = (
     "--stop-signal=SIGRTMIN+3",
 )
 SYSTEMD_CMD = ("/lib/systemd/systemd",)
+
+# A host of these groups runs a kubelet, which needs more than systemd does. What `--privileged`
+# would have given a kind node, granted one by one (docs/kubernetes.md, "The local provider"):
+#   --cgroupns=private     the container sees its own cgroup as the root of each hierarchy, as a VM
+#                          does, so the kubelet's and systemd's cgroup paths agree (with the host's
+#                          namespace the kubelet looks for kubepods at the machine's root)
+#   SYSLOG, /dev/kmsg      the kubelet's OOM watcher reads the kernel log
+#   device rule a *:* rwm  runc sets each pod's device cgroup; a child can only be given what its
+#                          parent has, and privileged pods (kube-proxy, flannel) ask for all
+# KUBE_INIT remounts the cgroup hierarchies read-write (Docker mounts them read-only without
+# --privileged) and makes / rshared (mount propagation for the kubelet's volumes), then runs
+# systemd as PID 1. The other hosts keep RUN_FLAGS as they are.
+KUBE_GROUPS = frozenset({"kube_control_plane", "kube_nodes"})
+KUBE_RUN_FLAGS: tuple[str, ...] = (
+    *(f for f in RUN_FLAGS if f not in ("--cgroupns=host", "--volume=/sys/fs/cgroup:/sys/fs/cgroup:rw")),
+    "--cgroupns=private",
+    "--cap-add=SYSLOG",
+    "--device=/dev/kmsg",
+    "--device-cgroup-rule=a *:* rwm",
+)
+KUBE_INIT = (
+    "/bin/sh",
+    "-c",
+    "set -e; mount --make-rshared /; "
+    'for d in /sys/fs/cgroup/*; do [ -L "$d" ] || mount -o remount,bind,rw "$d"; done; '
+    "exec /lib/systemd/systemd",
+)
+
+# Kernel settings the kubelet insists on (it sets them at start and stops if it cannot; inside a
+# container /proc/sys is read-only). These are not namespaced: setting them is a change to this
+# whole machine, made when a Kubernetes host is created and said on stderr.
+KUBELET_HOST_SYSCTLS = {"vm.overcommit_memory": "1", "kernel.panic": "10", "kernel.panic_on_oops": "1"}
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -126,6 +159,30 @@ def _wait_for_systemd(name: str, timeout: float = 90.0) -> None:
     raise ProviderError(f"host {name}: systemd did not finish booting in {timeout:.0f}s (state {state!r})")
 
 
+def set_kubelet_host_sysctls(proc_sys: Path = Path("/proc/sys")) -> list[str]:
+    """Set KUBELET_HOST_SYSCTLS on this machine (a VM-wide change); return those changed."""
+    changed = []
+    for key, value in KUBELET_HOST_SYSCTLS.items():
+        path = proc_sys / key.replace(".", "/")
+        try:
+            if path.read_text().strip() == value:
+                continue
+            path.write_text(value + "\n")
+        except OSError as exc:
+            raise ProviderError(
+                f"cannot set {key}={value} on this machine ({exc}); the kubelet of a local "
+                "Kubernetes host needs it: run as root, or set it yourself with sysctl"
+            ) from exc
+        changed.append(f"{key}={value}")
+    if changed:
+        print(
+            "local provider: set on this whole machine for the kubelets of the Kubernetes hosts "
+            f"(not namespaced; VM-wide): {', '.join(changed)}",
+            file=sys.stderr,
+        )
+    return changed
+
+
 def create_host(
     name: str,
     cluster: str,
@@ -140,12 +197,21 @@ def create_host(
         raise ProviderError(f"host name {name!r} is not valid: use lower-case letters, digits and '-'")
     info = _inspect(name)
     created = info is None
+    kube = bool(KUBE_GROUPS & set(groups))
+    if kube:
+        set_kubelet_host_sysctls()
     if info is not None:
         labels = info["Config"]["Labels"] or {}
         if labels.get(LABEL_CLUSTER) != cluster:
             raise ProviderError(
                 f"a container named {name} exists but is not part of cluster {cluster!r}; "
                 "it was left untouched: remove or rename it, or pick another cluster name"
+            )
+        if kube and (info.get("HostConfig") or {}).get("CgroupnsMode") != "private":
+            raise ProviderError(
+                f"host {name} was created without what a kubelet needs (KUBE_RUN_FLAGS: its own "
+                "cgroup namespace, /dev/kmsg); its groups now include Kubernetes: remove it "
+                "(./vre down) and bring it up again"
             )
         mounted = {m.get("Destination") for m in info.get("Mounts") or []}
         missing = [v for v in volumes if v not in mounted]
@@ -166,13 +232,13 @@ def create_host(
             f"--network={network}",
             f"--label={LABEL_CLUSTER}={cluster}",
             f"--label={LABEL_GROUPS}={','.join(groups)}",
-            *RUN_FLAGS,
+            *(KUBE_RUN_FLAGS if kube else RUN_FLAGS),
         ]
         for path in volumes:
             vol = _volume_name(name, path)
             _docker("volume", "create", "--label", f"{LABEL_CLUSTER}={cluster}", vol)
             args.append(f"--volume={vol}:{path}")
-        args += [image, *SYSTEMD_CMD]
+        args += [image, *(KUBE_INIT if kube else SYSTEMD_CMD)]
         _docker(*args)
     _wait_for_systemd(name)
     return {**host_record(_inspect(name) or {}), "created": created}
@@ -207,15 +273,28 @@ def list_hosts(cluster: str | None = None) -> list[dict[str, Any]]:
 # Containers share this machine's kernel: the Kubernetes prerequisites write the module and sysctl
 # files but report, instead of failing, the modules they cannot load, the swap they leave alone and
 # the sysctls they cannot set (docs/kubernetes.md).
+# In those containers no process may lower oom_score_adj (CAP_SYS_RESOURCE is absent on these
+# machines), so containerd clamps the scores it is asked for (restrict_oom_score_adj), and kube-proxy
+# leaves the conntrack sysctls alone (not namespaced: they would be this machine's; read-only here).
+# molecule/kubernetes/molecule.yml sets the same (tests/test_local_provider.py checks they agree).
 LOCAL_VARS: dict[str, Any] = {
     "nfs_server_implementation": "ganesha",
     "nfs_client_allow_unmounted": True,
     "kube_common_shared_kernel": True,
+    "kube_common_containerd_restrict_oom_score_adj": True,
+    "kube_control_plane_kube_proxy_config": {
+        "conntrack": {"maxPerCore": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s"}
+    },
+    # The containers' resolver is Docker's 127.0.0.11, which CoreDNS would reach as itself (a loop),
+    # and nothing outside this machine is to be asked: CoreDNS answers for the cluster only.
+    "kube_control_plane_dns_upstream": "",
 }
 
-# Layers whose binaries no mirror of these machines carries. Each runs in no-binary mode (what does
-# not need the binaries is converged, nothing is faked) unless its environment variable names a
-# directory of packages on this machine: the same variables as the molecule scenarios.
+# Layers whose binaries come from a mirror directory on this machine, named by an environment
+# variable (the same variables as the molecule scenarios). Without it a layer runs in no-binary
+# mode (what does not need the binaries is converged, nothing is faked). Mesos has no reachable
+# source; for Kubernetes `./vre` builds the offline mirror from Go modules (vrecloud/kube_mirror.py)
+# and sets VRE_KUBE_MIRROR itself, unless no Go toolchain is there.
 BINARY_MIRRORS = {
     "mesos": "VRE_MESOS_MIRROR",
     "kubernetes": "VRE_KUBE_MIRROR",

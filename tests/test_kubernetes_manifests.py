@@ -8,11 +8,13 @@ tests/fixtures/kubernetes/render.yml renders them with the roles' own templates,
   ServiceAccount) is validated with kubernetes-validate, strict (unknown fields are errors),
   against the schemas of Kubernetes KUBE_VERSION;
 - the kubeadm configuration (InitConfiguration, ClusterConfiguration, JoinConfiguration: kubeadm
-  v1beta4) and the KubeletConfiguration are checked against the field lists in
-  tests/fixtures/kubernetes/kubeadm-v1beta4-fields.yml, written from the documented API
-  (https://kubernetes.io/docs/reference/config-api/kubeadm-config.v1beta4/ and
-  https://kubernetes.io/docs/reference/config-api/kubelet-config.v1beta1/); kubernetes-validate
+  v1beta4), the KubeletConfiguration and the KubeProxyConfiguration are checked against the field
+  lists in tests/fixtures/kubernetes/kubeadm-v1beta4-fields.yml, written from the documented API
+  (https://kubernetes.io/docs/reference/config-api/kubeadm-config.v1beta4/,
+  https://kubernetes.io/docs/reference/config-api/kubelet-config.v1beta1/ and
+  https://kubernetes.io/docs/reference/config-api/kube-proxy-config.v1alpha1/); kubernetes-validate
   has no schemas for them;
+- flannel's cni-conf script is run on made-up subnet.env files and its CNI configuration checked;
 - both checkers are shown to reject a misspelt field, so these tests can fail.
 """
 
@@ -28,17 +30,24 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from vrecloud import kube_mirror
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "kubernetes"
 VENV_BIN = ROOT / ".venv" / "bin"
 # The Kubernetes release whose schemas the manifests are validated against: the roles' default
-# (kube_common_version 1.33.5); kubernetes-validate names schema sets by minor release.
-KUBE_VERSION = "1.33.0"
+# (kube_common_version 1.35.4); kubernetes-validate names schema sets by minor release.
+KUBE_VERSION = "1.35.0"
 FIELDS = yaml.safe_load((FIXTURES / "kubeadm-v1beta4-fields.yml").read_text())
 DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
 
 
 def render(inventory: str, out: Path) -> Path:
+    # An offline mirror's images.json, as vrecloud.kube_mirror writes it (no binaries: only the
+    # image names are read when rendering), for mirror.yml.
+    mirror_dir = out / "mirror"
+    mirror_dir.mkdir(parents=True)
+    (mirror_dir / "images.json").write_text(json.dumps(kube_mirror.image_index()))
     env = {
         **os.environ,
         "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
@@ -56,6 +65,8 @@ def render(inventory: str, out: Path) -> Path:
             f"vre_render_dir={out}",
             "-e",
             f"ansible_python_interpreter={VENV_BIN / 'python'}",
+            "-e",
+            f"vre_mirror_dir={mirror_dir}",
         ],
         cwd=ROOT,
         env=env,
@@ -68,7 +79,9 @@ def render(inventory: str, out: Path) -> Path:
     return out
 
 
-@pytest.fixture(scope="module", params=["default.yml", "custom.yml"], ids=["defaults", "custom"])
+@pytest.fixture(
+    scope="module", params=["default.yml", "custom.yml", "mirror.yml"], ids=["defaults", "custom", "mirror"]
+)
 def rendered(request, tmp_path_factory):
     return render(request.param, tmp_path_factory.mktemp(request.param.removesuffix(".yml")))
 
@@ -243,7 +256,39 @@ def test_flannel_uses_the_pod_subnet(rendered):
     config = next(d for d in documents(rendered / "kube" / "cni-flannel.yaml") if d["kind"] == "ConfigMap")
     net = json.loads(config["data"]["net-conf.json"])
     assert net["Network"] == ("172.20.0.0/16" if "custom" in rendered.name else "10.244.0.0/16")
-    json.loads(config["data"]["cni-conf.json"])
+
+
+@pytest.mark.parametrize(
+    ("subnet", "network"),
+    [
+        ("10.244.3.1/24", "10.244.3.0/24"),
+        ("10.244.5.1/23", "10.244.4.0/23"),
+        ("172.20.0.65/26", "172.20.0.64/26"),
+    ],
+)
+def test_flannel_cni_conf_script_writes_the_bridge_configuration(rendered, tmp_path, subnet, network):
+    """The DaemonSet's cni-conf container turns flanneld's subnet.env into the node's CNI
+    configuration (what flannel's CNI plugin would compute): run it as the pod would, with sh."""
+    config = next(d for d in documents(rendered / "kube" / "cni-flannel.yaml") if d["kind"] == "ConfigMap")
+    script = tmp_path / "cni-conf.sh"
+    script.write_text(config["data"]["cni-conf.sh"])
+    env_file = tmp_path / "subnet.env"
+    env_file.write_text(
+        f"FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET={subnet}\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n"
+    )
+    conf = tmp_path / "10-flannel.conflist"
+    env = {"PATH": os.environ["PATH"], "FLANNEL_SUBNET_ENV": str(env_file), "CNI_CONF_FILE": str(conf)}
+    proc = subprocess.Popen(["sh", str(script)], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert f"subnet {network}, mtu 1450" in line
+    bridge, portmap = json.loads(conf.read_text())["plugins"]
+    assert bridge["type"] == "bridge" and bridge["isGateway"] and bridge["mtu"] == 1450
+    assert bridge["ipam"] == {"type": "host-local", "ranges": [[{"subnet": network}]]}
+    assert portmap == {"type": "portmap", "capabilities": {"portMappings": True}}
 
 
 # --- kubeadm and kubelet configuration -----------------------------------------------------------
@@ -253,16 +298,36 @@ def test_kubeadm_configuration_has_only_documented_fields(rendered):
     path = rendered / "kube" / "kubeadm-config.yaml"
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     docs = documents(path)
-    assert [d["kind"] for d in docs] == ["InitConfiguration", "ClusterConfiguration", "KubeletConfiguration"]
+    assert [d["kind"] for d in docs] == [
+        "InitConfiguration",
+        "ClusterConfiguration",
+        "KubeletConfiguration",
+        "KubeProxyConfiguration",
+    ]
     for doc in docs:
         assert check_kubeadm_document(doc) == []
 
 
 def test_kubeadm_configuration_values(rendered):
-    init, cluster, kubelet = documents(rendered / "kube" / "kubeadm-config.yaml")
+    init, cluster, kubelet, proxy = documents(rendered / "kube" / "kubeadm-config.yaml")
+    assert proxy["mode"] == "iptables"
+    assert proxy["clusterCIDR"] == cluster["networking"]["podSubnet"]
     assert kubelet["cgroupDriver"] == "systemd"
     assert kubelet["containerRuntimeEndpoint"] == "unix:///run/containerd/containerd.sock"
-    if "custom" in rendered.name:
+    if "mirror" in rendered.name:
+        # Images from the offline mirror; cgroup v1 hosts; the local provider's container settings.
+        assert cluster["imageRepository"] == kube_mirror.IMAGE_REPOSITORY
+        assert cluster["etcd"] == {"local": {"imageTag": f"{kube_mirror.ETCD_VERSION}-0"}}
+        assert cluster["dns"] == {"imageTag": f"v{kube_mirror.COREDNS_VERSION}"}
+        assert cluster["kubernetesVersion"] == f"v{kube_mirror.KUBERNETES_VERSION}"
+        assert init["nodeRegistration"]["ignorePreflightErrors"] == ["SystemVerification"]
+        assert kubelet["failCgroupV1"] is False
+        assert proxy["conntrack"] == {
+            "maxPerCore": 0,
+            "tcpEstablishedTimeout": "0s",
+            "tcpCloseWaitTimeout": "0s",
+        }
+    elif "custom" in rendered.name:
         assert init["localAPIEndpoint"] == {"advertiseAddress": "192.168.7.11", "bindPort": 6443}
         assert init["nodeRegistration"]["taints"] == []
         assert cluster["controlPlaneEndpoint"] == "k8s-api.vre.example.org:443"
@@ -275,7 +340,11 @@ def test_kubeadm_configuration_values(rendered):
         assert init["localAPIEndpoint"] == {"advertiseAddress": "10.0.0.10", "bindPort": 6443}
         assert "taints" not in init["nodeRegistration"]
         assert cluster["controlPlaneEndpoint"] == "10.0.0.10:6443"
-        assert cluster["kubernetesVersion"] == "v1.33.5"
+        assert cluster["kubernetesVersion"] == "v1.35.4"
+        assert cluster["imageRepository"] == "registry.k8s.io"
+        assert "etcd" not in cluster and "dns" not in cluster  # kubeadm's own images for its release
+        assert init["nodeRegistration"]["ignorePreflightErrors"] == []  # cgroup v2 unless facts say v1
+        assert kubelet["failCgroupV1"] is True
         assert cluster["networking"] == {
             "podSubnet": "10.244.0.0/16",
             "serviceSubnet": "10.96.0.0/12",
@@ -294,7 +363,11 @@ def test_join_configuration_has_only_documented_fields(rendered, role):
 
 
 def test_field_checker_rejects_unknown_and_misspelt_fields(rendered):
-    init, cluster, kubelet = documents(rendered / "kube" / "kubeadm-config.yaml")
+    init, cluster, kubelet, proxy = documents(rendered / "kube" / "kubeadm-config.yaml")
+    proxy["conntrack"] = {"maxPerCores": 0}
+    assert check_kubeadm_document(proxy) == [
+        "KubeProxyConfiguration.conntrack.maxPerCores: unknown field of KubeProxyConntrackConfiguration"
+    ]
     cluster["apiserver"] = cluster.pop("apiServer")  # wrong case
     cluster["networking"]["podSubnets"] = cluster["networking"].pop("podSubnet")
     init["localAPIEndpoint"]["bindPort"] = "6443"  # a string, not an int

@@ -29,6 +29,16 @@ sys.path.insert(0, str(PROJECT / "tests"))
 from test_kubernetes_manifests import KUBE_VERSION, check_kubeadm_document  # noqa: E402
 
 FULL_MODE = bool(os.environ.get("VRE_KUBE_MIRROR"))
+# The offline mirror's images (vrecloud/kube_mirror.py): name -> reference.
+MIRROR_REFS = (
+    {
+        i["name"]: i["ref"]
+        for i in json.loads((Path(os.environ["VRE_KUBE_MIRROR"]) / "images.json").read_text())
+    }
+    if FULL_MODE
+    else {}
+)
+ADMIN = "kubectl --kubeconfig /etc/kubernetes/admin.conf"
 needs_binaries = pytest.mark.skipif(
     not FULL_MODE,
     reason="no-binary mode: VRE_KUBE_MIRROR not set, so kubeadm, kubelet and kubectl are not installed "
@@ -96,7 +106,10 @@ def test_containerd_runs_the_rendered_configuration(kube_host):
     assert cri["registry"]["config_path"] == CERTS_DIR
     assert cri["containerd"]["runtimes"]["runc"]["options"]["SystemdCgroup"] is True
     assert cri["cni"]["bin_dir"] == "/opt/cni/bin"
-    assert cri["sandbox_image"] == "registry.k8s.io/pause:3.10"
+    # The mirror's pause image in full mode (imported, never pulled), kubeadm 1.35's otherwise.
+    assert cri["sandbox_image"] == (MIRROR_REFS["pause"] if FULL_MODE else "registry.k8s.io/pause:3.10.1")
+    # These containers cannot lower OOM scores: containerd clamps them (LOCAL_VARS).
+    assert cri["restrict_oom_score_adj"] is True
     assert "io.containerd.grpc.v1.cri" not in dump.get("disabled_plugins", [])
 
 
@@ -200,14 +213,23 @@ def test_kubeadm_configuration_is_rendered_and_valid(control_plane):
     f = control_plane.file(path)
     assert (f.user, f.group, f.mode) == ("root", "root", 0o600)
     docs = [d for d in yaml.safe_load_all(io.StringIO(control_plane.check_output(f"cat {path}"))) if d]
-    assert [d["kind"] for d in docs] == ["InitConfiguration", "ClusterConfiguration", "KubeletConfiguration"]
+    assert [d["kind"] for d in docs] == [
+        "InitConfiguration",
+        "ClusterConfiguration",
+        "KubeletConfiguration",
+        "KubeProxyConfiguration",
+    ]
     for doc in docs:
         assert check_kubeadm_document(doc) == []
     address = (
         control_plane.ansible.get_variables().get("vre_private_address")
         or control_plane.interface("eth0").addresses[0]
     )
-    init, cluster, _ = docs
+    init, cluster, kubelet, proxy = docs
+    # These containers have cgroup v1: kubeadm's SystemVerification skipped, the kubelet told to run.
+    assert init["nodeRegistration"]["ignorePreflightErrors"] == ["SystemVerification"]
+    assert kubelet["failCgroupV1"] is False
+    assert proxy["conntrack"]["maxPerCore"] == 0
     assert init["localAPIEndpoint"]["advertiseAddress"] == address
     assert cluster["controlPlaneEndpoint"] == f"{address}:6443"
     assert cluster["clusterName"] == "molecule"
@@ -273,3 +295,98 @@ def test_galaxy_kubeconfig_has_least_rights(node):
         assert node.run(f"{kubectl} {verb} {resource} -n galaxy").stdout.strip() == "yes"
     assert node.run(f"{kubectl} create deployments -n galaxy").stdout.strip() == "no"
     assert node.run(f"{kubectl} list pods -n kube-system").stdout.strip() == "no"
+
+
+@needs_binaries
+def test_the_control_plane_runs_the_mirrors_images(control_plane, node):
+    """kubeadm pulled nothing: every system pod runs an image of the offline mirror, imported into
+    containerd by kube_common (control-plane images on the control plane only)."""
+    pods = json.loads(sh(control_plane, f"{ADMIN} get pods -A -o json").stdout)["items"]
+    images = {c["image"] for p in pods for c in p["spec"]["containers"]}
+    assert images <= set(MIRROR_REFS.values()), images
+    cp_images = set(sh(control_plane, "ctr -n k8s.io images ls -q").stdout.split())
+    node_images = set(sh(node, "ctr -n k8s.io images ls -q").stdout.split())
+    assert set(MIRROR_REFS.values()) <= cp_images
+    assert MIRROR_REFS["kube-apiserver"] not in node_images
+    assert {MIRROR_REFS[n] for n in ("kube-proxy", "pause", "flannel")} <= node_images
+
+
+@needs_binaries
+def test_system_pods_are_running_and_ready(control_plane):
+    pods = json.loads(sh(control_plane, f"{ADMIN} get pods -A -o json").stdout)["items"]
+    names = [p["metadata"]["name"] for p in pods]
+    for prefix in (
+        "etcd-kube-cp-1",
+        "kube-apiserver-kube-cp-1",
+        "kube-controller-manager-kube-cp-1",
+        "kube-scheduler-kube-cp-1",
+        "kube-proxy-",
+        "kube-flannel-ds-",
+        "coredns-",
+    ):
+        assert any(n.startswith(prefix) for n in names), (prefix, names)
+    not_ready = [
+        p["metadata"]["name"]
+        for p in pods
+        if not p["status"].get("containerStatuses")
+        or not all(c.get("ready") for c in p["status"]["containerStatuses"])
+    ]
+    assert not_ready == [], not_ready
+
+
+# A pod that resolves a Service name through CoreDNS (cluster DNS and kube-proxy's Service rules),
+# then asks a CoreDNS pod on the other node for its health over the pod network (flannel's VXLAN
+# between the nodes), from the Debian-based flannel image of the mirror (bash, getent).
+PROBE_POD = """
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, namespace: default}}
+spec:
+  nodeName: {node}
+  restartPolicy: Never
+  containers:
+    - name: probe
+      image: {image}
+      imagePullPolicy: Never
+      command:
+        - /bin/bash
+        - -c
+        - >-
+          getent hosts kubernetes.default.svc.cluster.local &&
+          exec 3<>/dev/tcp/{peer}/8080 && printf 'GET /health HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3
+"""
+
+
+@needs_binaries
+def test_pods_reach_dns_and_each_other_across_nodes(control_plane):
+    coredns = json.loads(
+        sh(control_plane, f"{ADMIN} -n kube-system get pods -l k8s-app=kube-dns -o json").stdout
+    )
+    target = coredns["items"][0]
+    peer, peer_node = target["status"]["podIP"], target["spec"]["nodeName"]
+    node = next(n for n in ("kube-cp-1", "kube-node-1") if n != peer_node)
+    name = f"vre-probe-{uuid.uuid4().hex[:6]}"
+    manifest = PROBE_POD.format(name=name, node=node, image=MIRROR_REFS["flannel"], peer=peer)
+    sh(control_plane, f"printf '%s\\n' {shlex.quote(manifest)} | {ADMIN} apply -f -")
+    try:
+        waited = control_plane.run(
+            f"{ADMIN} wait --for=jsonpath='{{.status.phase}}'=Succeeded pod/{name} --timeout=120s"
+        )
+        logs = control_plane.run(f"{ADMIN} logs {name}").stdout
+        assert waited.rc == 0, logs + waited.stderr
+        service_ip = sh(control_plane, f"{ADMIN} get svc kubernetes -o jsonpath='{{.spec.clusterIP}}'").stdout
+        assert service_ip.strip() in logs.split(), logs
+        assert "200 OK" in logs and logs.rstrip().endswith("OK"), logs  # CoreDNS' /health on the other node
+    finally:
+        control_plane.run(f"{ADMIN} delete pod {name} --wait=false")
+
+
+@needs_binaries
+def test_galaxy_service_account_is_refused_secrets_and_other_namespaces(node):
+    """Not only `auth can-i`: the API server itself answers 403 Forbidden."""
+    kubectl = "kubectl --kubeconfig /etc/galaxy/kubeconfig"
+    for command in ("get secrets -n galaxy", "get pods -n kube-system", "get jobs -n default"):
+        refused = node.run(f"{kubectl} {command}")
+        assert refused.rc != 0, command
+        assert "Forbidden" in refused.stderr, (command, refused.stderr)
+    assert node.run(f"{kubectl} get jobs -n galaxy").rc == 0

@@ -104,18 +104,37 @@ K8S_RUNNER = {
     "namespace": "vre",
     "persistent_volume_claims": [{"claim": "galaxy-share", "mount": SHARE}],
     "pull_policy": "IfNotPresent",
+    "config_path": "/etc/galaxy/kubeconfig",
 }
+
+
+# As inventories/group_vars/galaxy sets it: the tool's container as the pod's image, /bin/sh.
+K8S_DEST = {"id": "k8s", "runner": "kubernetes", "params": {"docker_enabled": True, "shell": "/bin/sh"}}
 
 
 def _all_destinations() -> dict[str, Any]:
     return gc.galaxy_job_conf(
-        [{"id": "local", "runner": "local"}, CHRONOS_DEST, {"id": "k8s", "runner": "kubernetes"}],
+        [{"id": "local", "runner": "local"}, CHRONOS_DEST, K8S_DEST],
         "local",
         [{"id": "cat1", "destination": "local"}, {"id": "sort1", "destination": "chronos"}],
         {"local": {"workers": 4}, "chronos": CHRONOS_RUNNER, "kubernetes": K8S_RUNNER},
         UID,
         GID,
     )
+
+
+def test_kubernetes_runner_uses_the_service_account_only_when_asked(tmp_path):
+    conf = gc.galaxy_job_conf(
+        [{"id": "k8s", "runner": "kubernetes"}],
+        "k8s",
+        [],
+        {"kubernetes": {**K8S_RUNNER, "use_service_account": True}},
+        UID,
+        GID,
+    )
+    report = _load(tmp_path, job_conf=conf)["job_conf"]
+    assert report["ok"], report.get("trace")
+    assert report["runners"]["kubernetes"]["kube_clients"] == ["service_account"]
 
 
 def test_role_default_job_conf_loads(tmp_path):
@@ -155,6 +174,10 @@ def test_every_destination_loads_with_galaxy(tmp_path):
     assert runners["chronos"]["params"]["chronos"] == "chronos.vre.test:4400"
     assert runners["chronos"]["params"]["owner"] == "galaxy@vre.test"
     assert runners["chronos"]["params"]["insecure"] is True
+    # Galaxy reads `shell` as the destination's job shell, the rest as its params.
+    assert report["destinations"]["k8s"]["shell"] == "/bin/sh"
+    assert report["destinations"]["k8s"]["params"] == {"docker_enabled": "true"}
+    assert report["destinations"]["local"]["shell"] is None
     k8s = runners["kubernetes"]["params"]
     assert runners["kubernetes"]["class"] == "galaxy.jobs.runners.kubernetes.KubernetesJobRunner"
     assert k8s["k8s_namespace"] == "vre"
@@ -163,6 +186,10 @@ def test_every_destination_loads_with_galaxy(tmp_path):
     assert k8s["k8s_run_as_group_id"] == str(GID)
     assert k8s["k8s_fs_group_id"] == str(GID)
     assert k8s["k8s_pull_policy"] == "IfNotPresent"
+    # Galaxy maps k8s_use_service_account with bool(): a "false" string would make the runner read
+    # a pod's service account instead of the kubeconfig, so it is left out unless it is true.
+    assert "k8s_use_service_account" not in k8s
+    assert runners["kubernetes"]["kube_clients"] == ["kubeconfig:/etc/galaxy/kubeconfig"]
 
 
 def test_docker_destination_with_env_loads_with_galaxy(tmp_path):

@@ -59,7 +59,12 @@ def load_job_conf(path: str, work: str) -> dict[str, Any]:
     report: dict[str, Any] = {
         "default_destination": conf.default_destination_id,
         "destinations": {
-            dest_id: {"runner": dests[0].runner, "params": dict(dests[0].params), "env": list(dests[0].env)}
+            dest_id: {
+                "runner": dests[0].runner,
+                "params": dict(dests[0].params),
+                "env": list(dests[0].env),
+                "shell": dests[0].shell,
+            }
             for dest_id, dests in conf.destinations.items()
         },
         "tools": {tool_id: tools[0].destination for tool_id, tools in conf.tools.items()},
@@ -69,14 +74,29 @@ def load_job_conf(path: str, work: str) -> dict[str, Any]:
         module_name, class_name = plugin["load"].split(":")
         module = importlib.import_module(module_name)
         cls = getattr(module, class_name)
+        clients: list[str] = []
         if module_name.endswith(".kubernetes"):
-            # No cluster here: keep Galaxy's parameter handling, replace only the API client.
+            # No cluster here: keep Galaxy's parameter handling and its choice of credentials
+            # (pykube_client_from_dict runs), replace only pykube's config loaders and client.
+            from galaxy.jobs.runners.util import pykube_util
+
+            class RecordingKubeConfig:
+                @staticmethod
+                def from_service_account(clients=clients):
+                    clients.append("service_account")
+
+                @staticmethod
+                def from_file(path, clients=clients):
+                    clients.append(f"kubeconfig:{path}")
+
+            pykube_util.KubeConfig = RecordingKubeConfig
+            pykube_util.HTTPClient = lambda config: None
             module.ensure_pykube = lambda: None
-            module.pykube_client_from_dict = lambda params: None
         runner = cls(app, int(plugin.get("workers", 1)), **dict(plugin["kwds"]))
         report["runners"][plugin["id"]] = {
             "class": f"{cls.__module__}.{cls.__name__}",
             "params": {k: v for k, v in dict(runner.runner_params).items() if k != "password"},
+            "kube_clients": clients,
         }
     return report
 

@@ -128,8 +128,11 @@ def _kubernetes_runner(runner: dict[str, Any], uid: Any, gid: Any) -> dict[str, 
         "k8s_fs_group_id": runner.get("fs_group", gid),
         "k8s_supplemental_group_id": runner.get("supplemental_group", gid),
         "k8s_pull_policy": policy,
-        "k8s_use_service_account": bool(runner.get("use_service_account", False)),
     }
+    # Galaxy parses this one with bool(), so any string, "false" included, means true: it is
+    # written only when it is true (then the runner uses the pod's own service account).
+    if runner.get("use_service_account", False) is True:
+        params["k8s_use_service_account"] = True
     if runner.get("config_path"):
         params["k8s_config_path"] = runner["config_path"]
     if runner.get("galaxy_instance_id"):

@@ -106,3 +106,32 @@ def test_existing_host_without_a_volume_its_spec_now_asks_for_is_refused(cluster
     local.create_host(f"{name}-galaxy-1", name, ["galaxy"])
     with pytest.raises(local.ProviderError, match=r"without the volume\(s\) /var/lib/docker"):
         local.create_host(f"{name}-galaxy-1", name, ["galaxy"], ["/var/lib/docker"])
+
+
+def test_a_shared_volume_is_one_volume_of_the_cluster_and_outlives_its_hosts(cluster):
+    """shared_volumes: the same data on every host that lists the path (the local provider's
+    stand-in for a shared filesystem); removing one host keeps it, `down` removes it."""
+    name, _ = cluster
+    a, b = f"{name}-galaxy-1", f"{name}-mesos-slaves-1"
+    local.create_host(a, name, ["galaxy"], shared_volumes=["/srv/vre"])
+    local.create_host(b, name, ["mesos_slaves"], shared_volumes=["/srv/vre"])
+    subprocess.run(["docker", "exec", a, "sh", "-c", "echo from-a > /srv/vre/probe"], check=True)
+    seen = subprocess.run(
+        ["docker", "exec", b, "cat", "/srv/vre/probe"], capture_output=True, text=True, check=True
+    )
+    assert seen.stdout.strip() == "from-a"
+    volume = local.shared_volume_name(name, "/srv/vre")
+    assert local.remove(name, [b]) == [b]
+    assert (
+        subprocess.run(["docker", "volume", "inspect", volume], capture_output=True, check=False).returncode
+        == 0
+    )
+    # A host whose spec now shares a path it has as its own volume is refused, not silently split.
+    local.create_host(f"{name}-registry-1", name, ["registry"], ["/srv/vre"])
+    with pytest.raises(local.ProviderError, match="shares with other hosts"):
+        local.create_host(f"{name}-registry-1", name, ["registry"], shared_volumes=["/srv/vre"])
+    local.down(name)
+    assert (
+        subprocess.run(["docker", "volume", "inspect", volume], capture_output=True, check=False).returncode
+        != 0
+    )

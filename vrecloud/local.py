@@ -9,7 +9,8 @@ CLI (``python -m vrecloud.local ...``):
   down CLUSTER     remove the cluster's containers and volumes (and the network with the last one)
   stale SPEC       print the hosts of the spec's cluster that the spec no longer lists
   remove CLUSTER NAME...  remove those hosts of the cluster and their volumes
-  create NAME ...  create (or start) one host; used by molecule's create playbook
+  create NAME ...  create (or start) one host (--group, --volume, --shared-volume); used by
+                   molecule's create playbook
   list [CLUSTER]   print the hosts as JSON
   dockerd          start dockerd when none answers
 """
@@ -64,6 +65,9 @@ SYSTEMD_CMD = ("/lib/systemd/systemd",)
 #   SYSLOG, /dev/kmsg      the kubelet's OOM watcher reads the kernel log
 #   device rule a *:* rwm  runc sets each pod's device cgroup; a child can only be given what its
 #                          parent has, and privileged pods (kube-proxy, flannel) ask for all
+#   SYS_PTRACE             runc joins a pod's namespaces through /proc/<pause>/ns/*; when the pod
+#                          runs as a non-root user (Galaxy's jobs, UID 1450) its pause process is
+#                          not dumpable, and opening those files needs CAP_SYS_PTRACE
 # KUBE_INIT remounts the cgroup hierarchies read-write (Docker mounts them read-only without
 # --privileged) and makes / rshared (mount propagation for the kubelet's volumes), then runs
 # systemd as PID 1. The other hosts keep RUN_FLAGS as they are.
@@ -72,6 +76,7 @@ KUBE_RUN_FLAGS: tuple[str, ...] = (
     *(f for f in RUN_FLAGS if f not in ("--cgroupns=host", "--volume=/sys/fs/cgroup:/sys/fs/cgroup:rw")),
     "--cgroupns=private",
     "--cap-add=SYSLOG",
+    "--cap-add=SYS_PTRACE",
     "--device=/dev/kmsg",
     "--device-cgroup-rule=a *:* rwm",
 )
@@ -134,9 +139,19 @@ def ensure_network(name: str = NETWORK) -> None:
         _docker("network", "create", "--label", "vre.managed=true", name)
 
 
+LABEL_SHARED = "vre.shared"
+
+
 def _volume_name(host: str, path: str) -> str:
     slug = re.sub(r"[^a-zA-Z0-9]+", "-", path).strip("-") or "root"
     return f"{host}-{slug}"
+
+
+def shared_volume_name(cluster: str, path: str) -> str:
+    """The one docker volume of `cluster` mounted at `path` on every host whose spec lists it in
+    shared_volumes: a stand-in for a shared filesystem (this kernel has no NFS client), said so in
+    docs/kubernetes.md. Removed with the cluster, never with one host."""
+    return _volume_name(f"{cluster}-shared", path)
 
 
 def _inspect(name: str) -> dict[str, Any] | None:
@@ -157,6 +172,17 @@ def _wait_for_systemd(name: str, timeout: float = 90.0) -> None:
             return
         time.sleep(1)
     raise ProviderError(f"host {name}: systemd did not finish booting in {timeout:.0f}s (state {state!r})")
+
+
+def _missing_kube_settings(host_config: dict[str, Any]) -> list[str]:
+    """What of KUBE_RUN_FLAGS an existing container lacks (created by an older provider)."""
+    missing = []
+    if host_config.get("CgroupnsMode") != "private":
+        missing.append("its own cgroup namespace")
+    have = {c.removeprefix("CAP_") for c in host_config.get("CapAdd") or []}
+    want = {f.split("=", 1)[1] for f in KUBE_RUN_FLAGS if f.startswith("--cap-add=")}
+    missing += [f"CAP_{c}" for c in sorted(want - have)]
+    return missing
 
 
 def set_kubelet_host_sysctls(proc_sys: Path = Path("/proc/sys")) -> list[str]:
@@ -188,6 +214,7 @@ def create_host(
     cluster: str,
     groups: Sequence[str],
     volumes: Iterable[str] = (),
+    shared_volumes: Iterable[str] = (),
     *,
     image: str = base_image.IMAGE,
     network: str = NETWORK,
@@ -207,14 +234,22 @@ def create_host(
                 f"a container named {name} exists but is not part of cluster {cluster!r}; "
                 "it was left untouched: remove or rename it, or pick another cluster name"
             )
-        if kube and (info.get("HostConfig") or {}).get("CgroupnsMode") != "private":
+        if kube:
+            missing = _missing_kube_settings(info.get("HostConfig") or {})
+            if missing:
+                raise ProviderError(
+                    f"host {name} was created without what a kubelet needs ({', '.join(missing)}; "
+                    "see KUBE_RUN_FLAGS): remove it (./vre down) and bring it up again"
+                )
+        mounted = {m.get("Destination"): m.get("Name") for m in info.get("Mounts") or []}
+        wrong = [v for v in shared_volumes if v in mounted and mounted[v] != shared_volume_name(cluster, v)]
+        if wrong:
             raise ProviderError(
-                f"host {name} was created without what a kubelet needs (KUBE_RUN_FLAGS: its own "
-                "cgroup namespace, /dev/kmsg); its groups now include Kubernetes: remove it "
+                f"host {name} has its own volume at {', '.join(wrong)}, which its spec now shares with "
+                "other hosts (shared_volumes); volumes are set when a host is created: remove it "
                 "(./vre down) and bring it up again"
             )
-        mounted = {m.get("Destination") for m in info.get("Mounts") or []}
-        missing = [v for v in volumes if v not in mounted]
+        missing = [v for v in (*volumes, *shared_volumes) if v not in mounted]
         if missing:
             raise ProviderError(
                 f"host {name} exists without the volume(s) {', '.join(missing)} its spec now asks for; "
@@ -237,6 +272,18 @@ def create_host(
         for path in volumes:
             vol = _volume_name(name, path)
             _docker("volume", "create", "--label", f"{LABEL_CLUSTER}={cluster}", vol)
+            args.append(f"--volume={vol}:{path}")
+        for path in shared_volumes:
+            vol = shared_volume_name(cluster, path)
+            _docker(
+                "volume",
+                "create",
+                "--label",
+                f"{LABEL_CLUSTER}={cluster}",
+                "--label",
+                f"{LABEL_SHARED}=true",
+                vol,
+            )
             args.append(f"--volume={vol}:{path}")
         args += [image, *(KUBE_INIT if kube else SYSTEMD_CMD)]
         _docker(*args)
@@ -288,6 +335,10 @@ LOCAL_VARS: dict[str, Any] = {
     # The containers' resolver is Docker's 127.0.0.11, which CoreDNS would reach as itself (a loop),
     # and nothing outside this machine is to be asked: CoreDNS answers for the cluster only.
     "kube_control_plane_dns_upstream": "",
+    # STAND-IN for the NFS mount of Galaxy's job pods (this kernel has no NFS client): the share
+    # is one docker volume at vre_shared_root on the Galaxy host and every Kubernetes node (spec
+    # shared_volumes), reached by the pods as a hostPath volume. Ganesha keeps serving it over NFS.
+    "galaxy_kubernetes_share_type": "host_path",
 }
 
 # Layers whose binaries come from a mirror directory on this machine, named by an environment
@@ -337,7 +388,7 @@ def up(spec: ClusterSpec) -> list[dict[str, Any]]:
     base_image.build()
     hosts = []
     for node in spec.nodes():
-        hosts.append(create_host(node.name, spec.cluster, node.groups, node.volumes))
+        hosts.append(create_host(node.name, spec.cluster, node.groups, node.volumes, node.shared_volumes))
         print(f"host {node.name}: {', '.join(node.groups)}", file=sys.stderr)
     return hosts
 
@@ -359,7 +410,15 @@ def remove(cluster: str, names: Sequence[str]) -> list[str]:
             continue
         if (info["Config"]["Labels"] or {}).get(LABEL_CLUSTER) != cluster:
             raise ProviderError(f"host {name} is not part of cluster {cluster!r}; it was left untouched")
-        volumes = [m["Name"] for m in info.get("Mounts") or [] if m.get("Type") == "volume" and m.get("Name")]
+        # The host's own volumes; the cluster's shared ones stay for the other hosts.
+        shared = set(
+            _docker("volume", "ls", "--quiet", "--filter", f"label={LABEL_SHARED}=true").stdout.split()
+        )
+        volumes = [
+            m["Name"]
+            for m in info.get("Mounts") or []
+            if m.get("Type") == "volume" and m.get("Name") and m["Name"] not in shared
+        ]
         _docker("rm", "--force", "--volumes", name)
         if volumes:
             _docker("volume", "rm", "--force", *volumes)
@@ -396,6 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_create.add_argument("--cluster", required=True)
     p_create.add_argument("--group", action="append", default=[], dest="groups")
     p_create.add_argument("--volume", action="append", default=[], dest="volumes")
+    p_create.add_argument("--shared-volume", action="append", default=[], dest="shared_volumes")
     p_stale = sub.add_parser("stale", help="print the cluster's hosts the spec no longer lists")
     p_stale.add_argument("spec")
     p_remove = sub.add_parser("remove", help="remove some hosts of a cluster and their volumes")
@@ -421,7 +481,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.cmd == "create":
             ensure_dockerd()
             base_image.build()
-            print(json.dumps(create_host(args.name, args.cluster, args.groups, args.volumes)))
+            print(
+                json.dumps(
+                    create_host(args.name, args.cluster, args.groups, args.volumes, args.shared_volumes)
+                )
+            )
         elif args.cmd == "list":
             print(json.dumps(list_hosts(args.cluster), indent=2))
         elif args.cmd == "dockerd":

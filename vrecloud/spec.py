@@ -9,6 +9,11 @@
         count: 1
         extra_groups: [nfs_clients]
       mesos_slaves: 2            # short form: just the count
+      kube_nodes:
+        count: 1
+        shared_volumes: [/srv/vre]   # local provider: ONE docker volume of the cluster, mounted at
+                                     # this path on every host that lists it (a stand-in for a
+                                     # shared filesystem where the kernel has no NFS client)
 
 Each entry under `groups` is a set of identical hosts placed in that inventory group and in its
 `extra_groups`. Cloud providers (OpenStack, ~okeanos) also read, per group or under `defaults`:
@@ -50,7 +55,7 @@ PROVIDERS = ("local", "openstack", "okeanos")
 CLOUD_PROVIDERS = ("openstack", "okeanos")
 # Settings of a group that describe its VMs on a cloud (also allowed under `defaults`).
 VM_KEYS = {"flavor", "cpus", "ram", "disk", "image", "public_ip"}
-GROUP_KEYS = {"count", "extra_groups", "volumes"} | VM_KEYS
+GROUP_KEYS = {"count", "extra_groups", "volumes", "shared_volumes"} | VM_KEYS
 TOP_KEYS = {
     "cluster",
     "groups",
@@ -85,6 +90,8 @@ class Node:
     name: str
     groups: tuple[str, ...]
     volumes: tuple[str, ...] = ()
+    # Cluster-wide volumes (local provider): the same data on every host that lists the path.
+    shared_volumes: tuple[str, ...] = ()
     # What the VM is made of on a cloud provider (None: not given in the spec).
     flavor: str | None = None
     cpus: int | None = None
@@ -126,7 +133,15 @@ class ClusterSpec:
             vm = vm_settings(conf, self.defaults)
             vm["public_ip"] = bool(vm["public_ip"])
             for i in range(1, conf["count"] + 1):
-                out.append(Node(f"{prefix}-{i}", all_groups, tuple(conf.get("volumes", ())), **vm))
+                out.append(
+                    Node(
+                        f"{prefix}-{i}",
+                        all_groups,
+                        tuple(conf.get("volumes", ())),
+                        tuple(conf.get("shared_volumes", ())),
+                        **vm,
+                    )
+                )
         return out
 
     def for_provider(self, provider: str) -> ClusterSpec:
@@ -263,13 +278,19 @@ def parse_spec(data: Any, source: str = "spec") -> ClusterSpec:
             raise SpecError(f"{where}.extra_groups must be a list of group names")
         for g in extra:
             _check_group(f"{where}.extra_groups", g)
-        volumes = conf.get("volumes", [])
-        if not isinstance(volumes, list) or not all(
-            isinstance(v, str) and v.startswith("/") for v in volumes
-        ):
-            raise SpecError(f"{where}.volumes must be a list of absolute paths")
+        lists = {}
+        for key in ("volumes", "shared_volumes"):
+            paths = conf.get(key, [])
+            if not isinstance(paths, list) or not all(
+                isinstance(v, str) and v.startswith("/") for v in paths
+            ):
+                raise SpecError(f"{where}.{key} must be a list of absolute paths")
+            lists[key] = paths
+        both = sorted(set(lists["volumes"]) & set(lists["shared_volumes"]))
+        if both:
+            raise SpecError(f"{where}: {', '.join(both)} is in both volumes and shared_volumes: pick one")
         _check_vm_keys(where, conf)
-        groups[group] = {**conf, "count": count, "extra_groups": extra, "volumes": volumes}
+        groups[group] = {**conf, "count": count, "extra_groups": extra, **lists}
     if groups.get("nfs_server", {}).get("count", 0) > 1:
         raise SpecError(f"{source}: groups.nfs_server.count must be 0 or 1 (one NFS server per cluster)")
     members: dict[str, int] = {}

@@ -18,6 +18,8 @@ def test_kube_hosts_get_their_own_cgroup_namespace_and_the_kernel_log():
     # With a private namespace the hierarchies are mounted by Docker, not bound from the machine.
     assert not any(f.startswith("--volume=/sys/fs/cgroup") for f in flags)
     assert {"--cap-add=SYSLOG", "--device=/dev/kmsg", "--device-cgroup-rule=a *:* rwm"} <= set(flags)
+    # runc opens a non-root pod's /proc/<pause>/ns/* (not dumpable): CAP_SYS_PTRACE.
+    assert "--cap-add=SYS_PTRACE" in flags
     # Everything else is the same as for any host: no --privileged, the same capabilities.
     assert "--privileged" not in flags
     assert {f for f in local.RUN_FLAGS if f.startswith("--cap-add")} <= set(flags)
@@ -61,3 +63,10 @@ def test_kubernetes_mirror_from_the_environment():
     assert out["kubernetes_install_binaries"] is True
     assert out["kubernetes_install_source"] == {"type": "mirror", "path": "/var/cache/vre/kube-mirror/v1"}
     assert local.local_vars({})["kubernetes_install_binaries"] is False
+
+
+def test_an_old_kube_host_is_named_with_what_it_lacks():
+    caps = [f.split("=", 1)[1] for f in local.KUBE_RUN_FLAGS if f.startswith("--cap-add=")]
+    assert local._missing_kube_settings({"CgroupnsMode": "private", "CapAdd": caps}) == []
+    old = {"CgroupnsMode": "host", "CapAdd": [c for c in caps if c != "SYS_PTRACE"]}
+    assert local._missing_kube_settings(old) == ["its own cgroup namespace", "CAP_SYS_PTRACE"]

@@ -50,6 +50,17 @@ def test_zero_count_creates_no_node():
         ),
         ({"cluster": "c", "groups": {"galaxy": {"count": 1, "volumes": ["rel/path"]}}}, "absolute paths"),
         ({"cluster": "c", "groups": {"nfs_server": 2}}, "nfs_server.count must be 0 or 1"),
+        (
+            {"cluster": "c", "groups": {"galaxy": {"count": 1, "shared_volumes": ["srv"]}}},
+            "groups.galaxy.shared_volumes must be a list of absolute paths",
+        ),
+        (
+            {
+                "cluster": "c",
+                "groups": {"galaxy": {"count": 1, "volumes": ["/srv"], "shared_volumes": ["/srv"]}},
+            },
+            "/srv is in both volumes and shared_volumes",
+        ),
     ],
 )
 def test_bad_specs_are_refused_with_the_field_named(data, fragment):
@@ -67,3 +78,21 @@ def test_default_local_spec_is_valid():
 def test_missing_spec_file_is_named(tmp_path):
     with pytest.raises(SpecError, match="not found"):
         load_spec(tmp_path / "nope.yml")
+
+
+def test_shared_volumes_are_given_to_each_node_of_the_group():
+    spec = parse_spec(
+        {
+            "cluster": "c",
+            "groups": {
+                "galaxy": {"count": 1, "volumes": ["/var/lib/docker"], "shared_volumes": ["/srv/vre"]},
+                "kube_control_plane": 1,
+                "kube_nodes": {"count": 2, "shared_volumes": ["/srv/vre"]},
+            },
+        }
+    )
+    nodes = {n.name: n for n in spec.nodes()}
+    assert nodes["c-galaxy-1"].volumes == ("/var/lib/docker",)
+    assert nodes["c-galaxy-1"].shared_volumes == ("/srv/vre",)
+    assert nodes["c-kube-nodes-2"].shared_volumes == ("/srv/vre",)
+    assert nodes["c-kube-control-plane-1"].shared_volumes == ()

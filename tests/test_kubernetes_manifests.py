@@ -217,11 +217,17 @@ def test_share_volume_and_claim_match_the_runner(rendered):
     runner = json.loads((rendered / "galaxy-runner.json").read_text())
     pv, pvc = documents(rendered / "galaxy" / "storage.yaml")
     custom = "custom" in rendered.name
-    assert pv["spec"]["nfs"] == (
-        {"server": "192.168.7.40", "path": "/export/vre/galaxy"}
-        if custom
-        else {"server": "10.0.0.40", "path": "/srv/vre/galaxy"}
-    )
+    if "mirror" in rendered.name:
+        # The local provider's stand-in for the NFS mount: the shared docker volume on each node.
+        assert "nfs" not in pv["spec"] and "mountOptions" not in pv["spec"]
+        assert pv["spec"]["hostPath"] == {"path": "/srv/vre/galaxy", "type": "Directory"}
+    else:
+        assert "hostPath" not in pv["spec"]
+        assert pv["spec"]["nfs"] == (
+            {"server": "192.168.7.40", "path": "/export/vre/galaxy"}
+            if custom
+            else {"server": "10.0.0.40", "path": "/srv/vre/galaxy"}
+        )
     assert pv["spec"]["accessModes"] == pvc["spec"]["accessModes"] == ["ReadWriteMany"]
     assert pvc["spec"]["volumeName"] == pv["metadata"]["name"]
     assert pv["spec"]["claimRef"] == {"namespace": runner["namespace"], "name": pvc["metadata"]["name"]}

@@ -4,10 +4,12 @@ Runs `./vre up` on a copy of inventories/specs/local.yml (cluster renamed `vre-e
 brought up yourself is left alone), then proves what a researcher and an operator need:
   - the run ends with the Galaxy URL, where the admin credentials are and one health line per
     service, and a second run reports changed=0 on every host;
+  - a real Kubernetes cluster from the offline mirror: both nodes Ready;
   - a Galaxy job whose tool container comes from the private registry: upload through the API, run
-    `vre_line_count` on the `docker` destination (image removed from the Galaxy host first, so the
-    job pulls it from the registry), output on the shared filesystem (read back over NFS from a
-    Mesos slave), job state `ok`;
+    `vre_line_count` on the `k8s` destination, as a Kubernetes Job whose pod runs on the worker (the
+    image removed from the worker first, so the kubelet pulls it from the registry with the
+    namespace's pull secret), output on the shared filesystem owned by the galaxy UID (read back
+    over NFS from a Mesos slave), job state `ok`;
   - scale: one more Mesos slave in the spec adds exactly that host (the NFS server only admits it
     to the export); removing it again drains and removes it;
   - `./vre down` removes every container and volume of the cluster.
@@ -39,6 +41,8 @@ REGISTRY = f"{CLUSTER}-registry-1"
 SLAVE = f"{CLUSTER}-mesos-slaves-1"
 NEW_SLAVE = f"{CLUSTER}-mesos-slaves-2"
 KUBE = f"{CLUSTER}-kube-control-plane-1"
+KUBE_NODE = f"{CLUSTER}-kube-nodes-1"
+KUBECTL = ("kubectl", "--kubeconfig=/etc/kubernetes/admin.conf")
 GALAXY_UID = 1450
 SHARE = "/srv/vre/galaxy"
 IMAGE = "vre/busybox:1.35.0-debian12"
@@ -124,18 +128,19 @@ def _flat(text: str) -> str:
 
 def test_cold_bring_up_ends_with_url_credentials_and_health(cold_up):
     r = recap(cold_up)
-    assert set(r) >= {GALAXY, REGISTRY, SLAVE, f"{CLUSTER}-mesos-masters-1", KUBE}
+    assert set(r) >= {GALAXY, REGISTRY, SLAVE, f"{CLUSTER}-mesos-masters-1", KUBE, KUBE_NODE}
     assert all(v["failed"] == 0 and v["unreachable"] == 0 for v in r.values()), r
     summary = _flat(cold_up[cold_up.rindex("Print the VRE's address") :])
     assert f"https://{_address(GALAXY)}/" in summary
     assert "admin API key in /root/galaxy-admin-api-key" in summary
-    # The bring-up itself ended with a real job in the registry's container.
-    assert "jobs OK vre_line_count ran in" in summary and "3 lines, dataset ok" in summary
+    # The bring-up itself ended with a real job in the registry's container, as a pod on the worker.
+    assert f"jobs OK vre_line_count ran as a Kubernetes pod on {KUBE_NODE} in" in summary, summary[:3000]
+    assert "3 lines, dataset ok" in summary
     for line in ("galaxy OK", "postgresql OK", "nfs OK", "registry OK", "docker OK", "zookeeper OK"):
         assert line in summary, f"{line!r} missing from the summary: {summary[:3000]}"
-    # No Mesos or Kubernetes binaries here: the run says so plainly instead of a health line.
+    # No Mesos binaries here: the run says so plainly instead of a health line. Kubernetes is real.
     assert "mesos NO-BINARY MODE" in summary
-    assert f"kubernetes NO-BINARY MODE: containerd active on {KUBE}" in summary
+    assert f"kubernetes OK 2/2 nodes Ready (v1.35.4): {KUBE}, {KUBE_NODE}" in summary
     assert "repositories: vre/busybox" in summary  # the registry holds the tool image
 
 
@@ -172,20 +177,23 @@ def test_galaxy_answers_over_tls_with_its_ca(gi):
     assert r.status_code == 200 and r.json()["version_major"] == "26.1"
 
 
-def test_job_runs_a_tool_container_from_the_private_registry(gi, tmp_path):
+def _pod_events(job_name: str) -> list[dict]:
+    """The Kubernetes events of the pods of Galaxy's Job `job_name` (kept after the Job is gone)."""
+    events = json.loads(_exec(KUBE, *KUBECTL, "--namespace=galaxy", "get", "events", "--output=json"))
+    return [e for e in events["items"] if e["involvedObject"]["name"].startswith(f"{job_name}-")]
+
+
+def test_job_runs_as_a_pod_in_a_tool_container_from_the_private_registry(gi, tmp_path):
     registry = f"{_address(REGISTRY)}:5000"
     image = f"{registry}/{IMAGE}"
-    # The image was built on the Galaxy host before it was pushed: remove it there so that the job
-    # has to pull it from the registry, with the pull account Galaxy's user is logged in as.
+    # The bring-up's smoke job ran it on the worker already: remove it from the worker's containerd
+    # so that this job's pod has to pull it from the registry, with the namespace's pull secret.
     subprocess.run(
-        ["docker", "exec", GALAXY, "docker", "rmi", "--force", image], capture_output=True, check=False
+        ["docker", "exec", KUBE_NODE, "ctr", "--namespace=k8s.io", "images", "rm", image],
+        capture_output=True,
+        check=False,
     )
-    assert (
-        subprocess.run(
-            ["docker", "exec", GALAXY, "docker", "image", "inspect", image], capture_output=True, check=False
-        ).returncode
-        != 0
-    )
+    assert image not in _exec(KUBE_NODE, "ctr", "--namespace=k8s.io", "images", "ls", "--quiet").split()
 
     history = gi.histories.create_history(name=f"e2e-{uuid.uuid4().hex[:8]}")
     src = tmp_path / "three_lines.txt"
@@ -200,16 +208,17 @@ def test_job_runs_a_tool_container_from_the_private_registry(gi, tmp_path):
     assert job["state"] == "ok" and out["state"] == "ok", (job.get("stderr"), job.get("command_line"))
     assert gi.datasets.download_dataset(out["id"]).decode().strip() == "3"
 
-    # It ran in the registry's image (Galaxy's core job metrics record the container), pulled
-    # during the job: the Galaxy host has it again, with the registry's digest.
-    metrics = {m["name"]: m["raw_value"] for m in gi.jobs.get_metrics(job["id"])}
-    assert metrics.get("container_type") == "docker" and metrics.get("container_id") == image, metrics
-    digests = json.loads(
-        _exec(GALAXY, "docker", "image", "inspect", image, "--format", "{{json .RepoDigests}}")
-    )
-    assert any(d.startswith(f"{registry}/vre/busybox@sha256:") for d in digests), digests
-    # The output is on the shared filesystem, owned by the galaxy UID, and a Mesos slave reads it
-    # over NFS.
+    # It ran as a Kubernetes Job (its name is Galaxy's external id for the job) whose pod the
+    # scheduler put on the worker, and the kubelet pulled the registry's image for it.
+    events = _pod_events(job["external_id"])
+    by_reason = {}
+    for event in events:
+        by_reason.setdefault(event["reason"], []).append(event["message"])
+    assert any(m.endswith(f" to {KUBE_NODE}") for m in by_reason.get("Scheduled", [])), by_reason
+    assert any(image in m for m in by_reason.get("Pulled", [])), by_reason
+    assert image in _exec(KUBE_NODE, "ctr", "--namespace=k8s.io", "images", "ls", "--quiet").split()
+    # The output is on the shared filesystem, owned by the galaxy UID (the pod ran as it), and a
+    # Mesos slave reads it over NFS.
     path = out["file_name"]
     assert path.startswith(f"{SHARE}/objects/"), path
     assert _exec(GALAXY, "stat", "-c", "%u:%g", path).strip() == f"{GALAXY_UID}:{GALAXY_UID}"

@@ -68,7 +68,8 @@ def main() -> int:
         rows.append(("warm Go caches", warm, warm_steps))
         reuse, reuse_steps = build(tmpdir / "warm", go_env)
         rows.append(("reuse (verified)", reuse, reuse_steps))
-        size = sum(p.stat().st_size for p in kube_mirror.mirror_dir(tmpdir / "warm").rglob("*") if p.is_file())
+        files = kube_mirror.mirror_dir(tmpdir / "warm").rglob("*")
+        size = sum(p.stat().st_size for p in files if p.is_file())
         # Go's module cache is read-only on disk: make it removable.
         for d in (tmpdir / "gomod",):
             if d.exists():

@@ -259,7 +259,6 @@ def _sha256(path: Path) -> str:
 def _go_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("GOFLAGS", "-mod=mod")
-    env["CGO_ENABLED"] = "0"
     env["GOTOOLCHAIN"] = env.get("GOTOOLCHAIN", "local")
     return env
 
@@ -585,12 +584,6 @@ def build(
         shutil.rmtree(staging, ignore_errors=True)
     timings["total"] = time.monotonic() - started
     return target, timings
-
-
-def images(directory: Path, nodes: str = "all") -> list[dict[str, str]]:
-    """The images of the mirror a node needs: every image for a control plane, else nodes == all."""
-    index = json.loads((directory / "images.json").read_text())
-    return [i for i in index if nodes == "control-plane" or i["nodes"] == "all"]
 
 
 def main(argv: Iterable[str] | None = None) -> int:

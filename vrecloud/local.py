@@ -225,8 +225,6 @@ def create_host(
     info = _inspect(name)
     created = info is None
     kube = bool(KUBE_GROUPS & set(groups))
-    if kube:
-        set_kubelet_host_sysctls()
     if info is not None:
         labels = info["Config"]["Labels"] or {}
         if labels.get(LABEL_CLUSTER) != cluster:
@@ -255,6 +253,8 @@ def create_host(
                 f"host {name} exists without the volume(s) {', '.join(missing)} its spec now asks for; "
                 "volumes are set when a host is created: remove it (./vre down) and bring it up again"
             )
+        if kube:
+            set_kubelet_host_sysctls()
         if not info["State"]["Running"]:
             _docker("start", name)
     else:
@@ -269,22 +269,15 @@ def create_host(
             f"--label={LABEL_GROUPS}={','.join(groups)}",
             *(KUBE_RUN_FLAGS if kube else RUN_FLAGS),
         ]
-        for path in volumes:
-            vol = _volume_name(name, path)
-            _docker("volume", "create", "--label", f"{LABEL_CLUSTER}={cluster}", vol)
+        own = [(_volume_name(name, path), path, ()) for path in volumes]
+        shared = [
+            (shared_volume_name(cluster, p), p, ("--label", f"{LABEL_SHARED}=true")) for p in shared_volumes
+        ]
+        for vol, path, extra in own + shared:
+            _docker("volume", "create", "--label", f"{LABEL_CLUSTER}={cluster}", *extra, vol)
             args.append(f"--volume={vol}:{path}")
-        for path in shared_volumes:
-            vol = shared_volume_name(cluster, path)
-            _docker(
-                "volume",
-                "create",
-                "--label",
-                f"{LABEL_CLUSTER}={cluster}",
-                "--label",
-                f"{LABEL_SHARED}=true",
-                vol,
-            )
-            args.append(f"--volume={vol}:{path}")
+        if kube:
+            set_kubelet_host_sysctls()
         args += [image, *(KUBE_INIT if kube else SYSTEMD_CMD)]
         _docker(*args)
     _wait_for_systemd(name)

@@ -86,8 +86,11 @@ def image_is_current(image: str = IMAGE) -> bool:
 
 
 def _run(cmd: list[str], **kw) -> None:
+    """Run a build step; what it prints goes to stderr, like this module's own progress: stdout
+    is kept for results (`python -m vrecloud.kube_mirror build` prints the mirror's path there,
+    and ./vre reads it)."""
     print("+", " ".join(cmd), file=sys.stderr, flush=True)
-    subprocess.run(cmd, check=True, **kw)
+    subprocess.run(cmd, check=True, stdout=sys.stderr, **kw)
 
 
 def debootstrap(root: Path, packages: list[str]) -> Path:

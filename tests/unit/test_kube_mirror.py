@@ -231,3 +231,14 @@ def test_images_from_several_repositories_are_refused():
     images = [{"name": "a", "ref": "one.example/a:1"}, {"name": "b", "ref": "two.example/b:1"}]
     with pytest.raises(AnsibleFilterError, match="several repositories"):
         kube_filters.vre_kube_image_repository(images)
+
+
+def test_build_steps_print_to_stderr_so_stdout_carries_only_the_result(capfd):
+    # `./vre` reads the mirror's path from the build's stdout: a step such as debootstrap must not
+    # print there (a cold build once handed its whole log to the inventory as the path).
+    from vrecloud import image
+
+    image._run([sys.executable, "-c", "print('progress of a build step')"])
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert "progress of a build step" in err

@@ -345,10 +345,18 @@ BINARY_MIRRORS = {
 }
 
 
+# The controller's package caches (vrecloud/caches.py, started by `./vre`): the hosts' apt proxy
+# and pip index (role common). Unset or empty: the hosts fetch from the internet directly.
+CACHE_VARS = {"vre_apt_proxy": "VRE_APT_PROXY", "vre_pip_index_url": "VRE_PIP_INDEX_URL"}
+
+
 def local_vars(environ: dict[str, str] | None = None) -> dict[str, Any]:
-    """LOCAL_VARS plus each binary layer's install mode, read from the environment."""
+    """LOCAL_VARS plus each binary layer's install mode and the package caches, read from the
+    environment."""
     env = os.environ if environ is None else environ
     out = dict(LOCAL_VARS)
+    for var, name in CACHE_VARS.items():
+        out[var] = env.get(name, "")
     for layer, var in BINARY_MIRRORS.items():
         mirror = env.get(var, "")
         out[f"{layer}_install_binaries"] = bool(mirror)

@@ -10,6 +10,9 @@ brought up yourself is left alone), then proves what a researcher and an operato
     image removed from the worker first, so the kubelet pulls it from the registry with the
     namespace's pull secret), output on the shared filesystem owned by the galaxy UID (read back
     over NFS from a Mesos slave), job state `ok`;
+  - the controller's package caches (vrecloud/caches.py): every host got its .debs from
+    apt-cacher-ng and the Galaxy host its wheels from devpi, no package file was ever fetched from
+    the internet twice on this machine, and the added slave's packages all came from the cache;
   - scale: one more Mesos slave in the spec adds exactly that host (the NFS server only admits it
     to the export); removing it again drains and removes it;
   - `./vre down` removes every container and volume of the cluster.
@@ -31,6 +34,7 @@ import requests
 import yaml
 from bioblend.galaxy import GalaxyInstance
 
+from vrecloud import caches
 from vrecloud.recap import changed_tasks, recap
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,8 +117,28 @@ def specs(tmp_path_factory):
     return {1: _spec(tmp, 1), 2: _spec(tmp, 2)}
 
 
+# `./vre up` starts the package caches unless VRE_APT_PROXY / VRE_PIP_INDEX_URL say otherwise.
+CACHES_OFF = os.environ.get("VRE_APT_PROXY", "x") == "" or os.environ.get("VRE_PIP_INDEX_URL", "x") == ""
+needs_caches = pytest.mark.skipif(
+    CACHES_OFF, reason="VRE_APT_PROXY or VRE_PIP_INDEX_URL set empty: no caches"
+)
+
+
 @pytest.fixture(scope="module")
-def cold_up(specs):
+def caches_before():
+    """What the package caches had fetched and served before the cold bring-up."""
+    return caches.fetched()
+
+
+def _served_since(before: dict, client: str) -> dict[str, int]:
+    """The .debs apt-cacher-ng served to `client` since `before`, with their counts."""
+    now = caches.fetched()["debs_served"].get(client, {})
+    was = before["debs_served"].get(client, {})
+    return {p: n - was.get(p, 0) for p, n in now.items() if n > was.get(p, 0)}
+
+
+@pytest.fixture(scope="module")
+def cold_up(specs, caches_before):
     """A cold bring-up: whatever an earlier run left is removed first."""
     _vre("down", str(specs[1]), name="down-before")
     assert _containers() == []
@@ -142,6 +166,20 @@ def test_cold_bring_up_ends_with_url_credentials_and_health(cold_up):
     assert "mesos NO-BINARY MODE" in summary
     assert f"kubernetes OK 2/2 nodes Ready (v1.35.4): {KUBE}, {KUBE_NODE}" in summary
     assert "repositories: vre/busybox" in summary  # the registry holds the tool image
+
+
+@needs_caches
+def test_packages_come_from_the_controllers_caches(cold_up, caches_before):
+    served = {h: len(_served_since(caches_before, _address(h))) for h in _containers()}
+    assert all(n > 0 for n in served.values()), f".debs served per host by apt-cacher-ng: {served}"
+    now = caches.fetched()
+    wheels = [f for f, n in now["files_served"].items() if n > caches_before["files_served"].get(f, 0)]
+    assert any(f.startswith("galaxy_app-26.1") for f in wheels), (
+        f"devpi served no Galaxy wheel: {wheels[:20]}"
+    )
+    # On this machine, ever: no .deb and no wheel or sdist came from the internet twice.
+    twice = {f: n for f, n in {**now["debs_fetched"], **now["files_fetched"]}.items() if n > 1}
+    assert twice == {}, f"fetched from the internet more than once: {twice}"
 
 
 def test_second_run_changes_nothing(cold_up, specs):
@@ -236,7 +274,15 @@ def _only_nfs_export_changed(out: str, new_host: str | None) -> None:
 
 
 def test_adding_a_slave_adds_exactly_that_host(cold_up, specs):
+    before = caches.fetched()
     out = _vre("up", str(specs[2]), name="up-scale-out")
+    if not CACHES_OFF:
+        # The first slave's packages were fetched already: the new one's all come from the cache.
+        assert _served_since(before, _address(NEW_SLAVE)), "apt-cacher-ng served the new slave nothing"
+        fetched = {
+            p: n for p, n in caches.fetched()["debs_fetched"].items() if n > before["debs_fetched"].get(p, 0)
+        }
+        assert fetched == {}, f"the new slave's .debs were fetched from the internet: {fetched}"
     assert NEW_SLAVE in _containers()
     r = recap(out)
     assert r[NEW_SLAVE]["changed"] > 0 and r[NEW_SLAVE]["failed"] == 0

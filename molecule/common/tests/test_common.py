@@ -240,6 +240,40 @@ def test_curl_trust_comes_from_the_system_store(host):
     assert result.rc == CURL_E_PEER_FAILED_VERIFICATION, (result.rc, result.stderr)
 
 
+# --- the package caches (vre_apt_proxy, vre_pip_index_url) -------------------------------------
+
+APT_PROXY = os.environ.get("VRE_APT_PROXY", "")
+PIP_INDEX = os.environ.get("VRE_PIP_INDEX_URL", "")
+needs_caches = pytest.mark.skipif(
+    not (APT_PROXY and PIP_INDEX),
+    reason="VRE_APT_PROXY or VRE_PIP_INDEX_URL not set: no package caches to check "
+    "(./vre molecule starts them)",
+)
+
+
+@needs_caches
+def test_apt_fetches_through_the_controllers_cache(host):
+    from vrecloud import caches
+
+    assert host.check_output("apt-config dump Acquire::http::Proxy") == f'Acquire::http::Proxy "{APT_PROXY}";'
+    address = host.check_output("hostname -I").split()[0]
+    before = caches.fetched()["debs_served"].get(address, {})
+    host.check_output("cd /tmp && apt-get download -q tree && rm -f tree_*.deb")
+    after = caches.fetched()["debs_served"].get(address, {})
+    served = [p for p in after if p.rsplit("/", 1)[-1].startswith("tree_") and after[p] > before.get(p, 0)]
+    assert served, f"apt-cacher-ng served {address} no tree package: {sorted(after)[-5:]}"
+
+
+@needs_caches
+def test_pip_reads_the_index_from_its_site_wide_file(host):
+    conf = host.file("/etc/xdg/pip/pip.conf")
+    assert conf.contains(f"index-url = {PIP_INDEX}")
+    assert conf.contains(f"trusted-host = {PIP_INDEX.split('/')[2].split(':')[0]}")
+    # The index answers this host as pip asks it (PEP 503 simple page of a project).
+    page = host.check_output(f"curl -fsS --max-time 60 {PIP_INDEX}six/")
+    assert "six-1.16.0" in page
+
+
 # --- failure paths: the role stops before it changes anything ----------------------------------
 
 
@@ -306,6 +340,21 @@ def test_refuses_gid_held_by_another_group(host, cleanup):
 def test_refuses_to_renumber_an_existing_galaxy_user(host):
     _assert_refused_unchanged(host, {"vre_galaxy_uid": 1462}, "common-1", "galaxy", "UID 1450", "1462")
     assert host.user(GALAXY_USER).uid == GALAXY_UID
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "named"),
+    [
+        ({"vre_apt_proxy": "ftp://cache.example.org:3142"}, "vre_apt_proxy"),
+        ({"vre_pip_index_url": "cache.example.org/simple"}, "vre_pip_index_url"),
+        # The host's own port 9: nothing listens there.
+        ({"vre_apt_proxy": "http://127.0.0.1:9"}, "gets no answer"),
+    ],
+    ids=["apt-proxy-not-http", "pip-index-not-a-url", "apt-proxy-unreachable"],
+)
+def test_refuses_a_bad_package_cache(host, extra_vars, named):
+    messages = _assert_refused_unchanged(host, extra_vars, named)
+    assert any(next(iter(extra_vars)) in m for m in messages), messages
 
 
 @pytest.mark.parametrize(

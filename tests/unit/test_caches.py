@@ -1,0 +1,56 @@
+"""The controller's package caches: reading what they fetched and served (vrecloud/caches.py),
+and how the local provider hands them to the hosts."""
+
+from vrecloud import caches, local
+
+ACNG_LOG = """\
+1796179484|I|10764|172.18.0.5|deb.debian.org/debian/pool/main/h/hostname/hostname_3.23+nmu1_amd64.deb
+1796179484|O|10742|172.18.0.5|deb.debian.org/debian/pool/main/h/hostname/hostname_3.23+nmu1_amd64.deb
+1796179485|I|2048|172.18.0.5|deb.debian.org/debian/dists/bookworm/InRelease
+1796179486|O|10742|172.18.0.6|deb.debian.org/debian/pool/main/h/hostname/hostname_3.23+nmu1_amd64.deb
+1796179487|E|2512|172.18.0.6|debrep/pool/main/t/tree/tree_2.1.0-1_amd64.deb [HTTP error, code: 503]
+"""
+SIX = "six-1.16.0-py2.py3-none-any.whl"
+DEVPI_LOG = "\n".join(
+    [
+        "2026-12-02 02:45:33,947 INFO  [req0] GET /root/pypi/+simple/six/",
+        f"2026-12-02 02:45:54,852 INFO  [req1] GET /root/pypi/+f/8ab/b2f1d86890a2d/{SIX}",
+        "2026-12-02 02:45:54,863 INFO  [req1] [Rtx1] reading remote: "
+        f"URL('https://files.pythonhosted.org/packages/d9/5a/e7/{SIX}'), "
+        f"target root/pypi/+f/8ab/b2f1d86890a2d/{SIX}",
+        f"2026-12-02 02:46:06,889 INFO  [req5] GET /root/pypi/+f/8ab/b2f1d86890a2d/{SIX}",
+        "2026-12-02 02:46:07,001 INFO  [req6] [Rtx2] reading remote: "
+        "URL('https://pypi.org/simple/idna/'), target root/pypi/+simple/idna",
+    ]
+)
+
+
+def test_fetched_counts_upstream_fetches_and_serves_per_file(tmp_path):
+    apt, pip = tmp_path / "apt.log", tmp_path / "devpi.log"
+    apt.write_text(ACNG_LOG)
+    pip.write_text(DEVPI_LOG)
+    got = caches.fetched(apt, pip)
+    deb = "deb.debian.org/debian/pool/main/h/hostname/hostname_3.23+nmu1_amd64.deb"
+    # Index files and errors are not package files; each client is counted on its own.
+    assert got["debs_fetched"] == {deb: 1}
+    assert got["debs_served"] == {"172.18.0.5": {deb: 1}, "172.18.0.6": {deb: 1}}
+    # The index page devpi refreshed is not a release file.
+    assert got["files_fetched"] == {"six-1.16.0-py2.py3-none-any.whl": 1}
+    assert got["files_served"] == {"six-1.16.0-py2.py3-none-any.whl": 2}
+
+
+def test_fetched_without_logs_is_empty(tmp_path):
+    got = caches.fetched(tmp_path / "none.log", tmp_path / "none2.log")
+    assert got == {"debs_fetched": {}, "debs_served": {}, "files_fetched": {}, "files_served": {}}
+
+
+def test_local_provider_hands_the_caches_to_the_hosts():
+    env = {
+        "VRE_APT_PROXY": "http://172.18.0.1:3142",
+        "VRE_PIP_INDEX_URL": "http://172.18.0.1:3141/root/pypi/+simple/",
+    }
+    got = local.local_vars(env)
+    assert got["vre_apt_proxy"] == "http://172.18.0.1:3142"
+    assert got["vre_pip_index_url"] == "http://172.18.0.1:3141/root/pypi/+simple/"
+    # Unset: the hosts fetch from the internet directly (role common removes its files).
+    assert local.local_vars({})["vre_apt_proxy"] == "" and local.local_vars({})["vre_pip_index_url"] == ""

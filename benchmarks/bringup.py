@@ -15,7 +15,11 @@ Prints the three figures and writes them, with the per-role table, to --out (Mar
 the README links. Removes the cluster at the end unless --keep.
 
 The figures depend on Debian's mirror, PyPI and the machine's load: they compare runs on one
-machine; they are not a promise.
+machine; they are not a promise. So the same run also times a baseline on the same hosts, right
+after the re-run: a play of NOOP_TASKS `ansible.builtin.ping` tasks on every host (no facts),
+and prints cold and re-run as multiples of one such no-op task, with the machine's load average
+before and after. The Kubernetes layer's converge time is the sum of its roles' task times
+(kube_common, kube_control_plane, kube_node, galaxy_kubernetes), cold and in the re-run.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ sys.path.insert(0, str(ROOT))
 from vrecloud.recap import recap  # noqa: E402
 
 CLUSTER = "vre-bench"
+NOOP_TASKS = 20
+KUBE_ROLES = ("kube_common", "kube_control_plane", "kube_node", "galaxy_kubernetes")
 # profile_tasks' summary lines: "<role> : <task> ------ 12.34s" (or "<task> ---- 1.20s").
 _PROFILE_RE = re.compile(r"^(?P<task>.+?) -+ (?P<secs>\d+(?:\.\d+)?)s\s*$")
 
@@ -79,6 +85,37 @@ def per_role(output: str) -> OrderedDict[str, float]:
     return roles
 
 
+def baseline(spec_path: Path) -> float:
+    """Seconds of one no-op task on every host: NOOP_TASKS pings in one play, timed, divided."""
+    play = [
+        {
+            "name": "No-op baseline",
+            "hosts": "all:!localhost",
+            "gather_facts": False,
+            "tasks": [{"name": f"ping {i}", "ansible.builtin.ping": {}} for i in range(NOOP_TASKS)],
+        }
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        pb = Path(tmp) / "noop.yml"
+        pb.write_text(yaml.safe_dump(play))
+        env = {
+            **os.environ,
+            "VRE_SPEC": str(spec_path),
+            "PATH": f"{ROOT / '.venv/bin'}:{os.environ['PATH']}",
+            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+            "PYTHONPATH": str(ROOT),
+        }
+        start = time.monotonic()
+        subprocess.run(
+            ["ansible-playbook", "-i", str(ROOT / "inventories/local.py"), str(pb)],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        return (time.monotonic() - start) / NOOP_TASKS
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--keep", action="store_true", help="keep the cluster at the end")
@@ -91,18 +128,34 @@ def main() -> int:
         spec_path = Path(tmp) / "spec.yml"
         spec_path.write_text(yaml.safe_dump(spec))
         vre("down", str(spec_path))
+        load_before = os.getloadavg()[0]
         cold, cold_out = vre("up", str(spec_path))
         rerun, rerun_out = vre("up", str(spec_path))
+        noop = baseline(spec_path)
+        load_after = os.getloadavg()[0]
         if not args.keep:
             vre("down", str(spec_path))
 
     changed = {h: v["changed"] for h, v in recap(rerun_out).items()}
     hosts = len([h for h in changed if h != "localhost"])  # the summary's report runs on localhost
     roles = per_role(cold_out)
+    rerun_roles = per_role(rerun_out)
     total = sum(roles.values())
+    kube_cold = sum(roles.get(r, 0.0) for r in KUBE_ROLES)
+    kube_rerun = sum(rerun_roles.get(r, 0.0) for r in KUBE_ROLES)
 
-    print(f"cold bring-up of the full stack ({hosts} hosts): {cold:.0f} s")
-    print(f"idempotent re-run: {rerun:.0f} s, changed={sum(changed.values())}")
+    print(f"cold bring-up of the full stack ({hosts} hosts): {cold:.0f} s = {cold / noop:.0f} no-op tasks")
+    print(
+        f"idempotent re-run: {rerun:.0f} s = {rerun / noop:.0f} no-op tasks, changed={sum(changed.values())}"
+    )
+    print(
+        f"baseline: one no-op task on every host {noop:.2f} s (mean of {NOOP_TASKS}); "
+        f"load average {load_before:.2f} before, {load_after:.2f} after"
+    )
+    print(
+        f"Kubernetes layer ({', '.join(KUBE_ROLES)}): {kube_cold:.0f} s cold "
+        f"({kube_cold / total:.0%} of the task time), {kube_rerun:.0f} s in the re-run"
+    )
     print("per-role time of the cold run (task profiler):")
     for role, secs in sorted(roles.items(), key=lambda kv: -kv[1]):
         print(f"  {role:<48} {secs:7.1f} s")
@@ -119,8 +172,15 @@ def main() -> int:
         f"({os.cpu_count()} cores; spec inventories/specs/local.yml as cluster `{CLUSTER}`, "
         f"{hosts} hosts).\n\n"
         f"| figure | value |\n|---|---|\n"
-        f"| cold bring-up (`./vre up`, hosts created, every layer converged) | {cold:.0f} s |\n"
-        f"| idempotent re-run (`./vre up` again) | {rerun:.0f} s, changed={sum(changed.values())} |\n\n"
+        f"| cold bring-up (`./vre up`, hosts created, every layer converged) | {cold:.0f} s "
+        f"({cold / noop:.0f} no-op tasks) |\n"
+        f"| idempotent re-run (`./vre up` again) | {rerun:.0f} s ({rerun / noop:.0f} no-op tasks), "
+        f"changed={sum(changed.values())} |\n"
+        f"| baseline: one no-op task (`ansible.builtin.ping`) on every host, mean of {NOOP_TASKS} | "
+        f"{noop:.2f} s |\n"
+        f"| Kubernetes layer ({', '.join(KUBE_ROLES)}), sum of task times | {kube_cold:.0f} s cold "
+        f"({kube_cold / total:.0%}), {kube_rerun:.0f} s re-run |\n"
+        f"| load average (1 min) before / after | {load_before:.2f} / {load_after:.2f} |\n\n"
         f"## Time per role, cold run (ansible.posix.profile_tasks, summed per role)\n\n"
         f"| role | seconds |\n|---|---|\n{rows}\n| **sum of task times** | **{total:.1f}** |\n\n"
         f"The cold figure includes creating the containers and the run's own start-up; the roles' "

@@ -1,0 +1,257 @@
+"""One Galaxy job on the `k8s` destination against the same job on the `docker` destination.
+
+    python benchmarks/galaxy_job.py [--spec inventories/specs/local.yml] [--runs 3]
+                                    [--out benchmarks/results/galaxy_job.md]
+
+Needs a VRE brought up from SPEC with the Kubernetes layer in full mode (`./vre up`: the script
+says so and stops otherwise). In one run, on one cluster, with the same input (a three-line
+dataset uploaded once):
+  1. `vre_line_count` on its configured destination, `k8s` (a Kubernetes Job whose pod runs on a
+     worker): one warm-up job, then --runs timed jobs;
+  2. the Galaxy play (playbooks/galaxy.yml) converged with `vre_line_count_destination=docker`
+     (the same tool, the same image from the private registry, run in a container on the Galaxy
+     host by the local runner; Galaxy restarts through its handler), then a warm-up job and
+     --runs timed jobs;
+  3. the Galaxy play converged again without the override (the tool back on `k8s`).
+A job's time is from the tool's submission through the API to its output dataset `ok`, as a user
+sees it. Every job's runner is read back from Galaxy (destination_params) and must be the one
+asked for, and its output must be `3`, else the script exits 1. The warm-up jobs pull the image
+where it is missing and are not counted. Prints the medians and their ratio (k8s / docker) and
+writes them with each job's time and the machine's load to --out.
+
+The figures depend on the machine's load: the ratio, measured in one run, is what compares.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from vrecloud import local  # noqa: E402
+from vrecloud.spec import load_spec  # noqa: E402
+
+RUNNERS = {"k8s": "kubernetes", "docker": "local"}
+FINAL = ("ok", "error", "failed_metadata", "discarded", "paused")
+
+
+class Galaxy:
+    """The few API calls the benchmark needs, as the cluster's admin."""
+
+    def __init__(self, host: str, address: str, ca: Path):
+        self.host = host
+        self.api = f"https://{address}/api"
+        self.session = requests.Session()
+        # Per request: requests lets REQUESTS_CA_BUNDLE override a session's `verify`.
+        self.verify = str(ca)
+        self.session.headers["x-api-key"] = docker_exec(host, "cat", "/root/galaxy-admin-api-key").strip()
+
+    def call(self, method: str, path: str, **kw) -> requests.Response:
+        r = self.session.request(method, f"{self.api}/{path}", timeout=60, verify=self.verify, **kw)
+        r.raise_for_status()
+        return r
+
+    def wait_up(self, timeout: float = 600) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while True:
+            try:
+                r = self.session.get(f"{self.api}/version", timeout=10, verify=self.verify)
+                if r.status_code == 200:
+                    return
+                last = f"HTTP {r.status_code}"
+            except requests.RequestException as exc:
+                last = str(exc)
+            if time.monotonic() > deadline:
+                raise SystemExit(
+                    f"Galaxy on {self.host} does not answer /api/version after {timeout:.0f} s ({last})"
+                )
+            time.sleep(2)
+
+    def wait_dataset(self, dataset_id: str, timeout: float = 900) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            ds = self.call("GET", f"datasets/{dataset_id}").json()
+            if ds["state"] in FINAL:
+                return ds
+            if time.monotonic() > deadline:
+                raise SystemExit(f"dataset {dataset_id} still {ds['state']} after {timeout:.0f} s")
+            time.sleep(0.5)
+
+
+def docker_exec(host: str, *cmd: str) -> str:
+    proc = subprocess.run(["docker", "exec", host, *cmd], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"{host}: {' '.join(cmd)}: {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc.stdout
+
+
+def converge_galaxy(spec: Path, cluster: str, destination: str | None) -> float:
+    """playbooks/galaxy.yml on the cluster, as `./vre up` runs it; the tool on `destination`."""
+    env = {**os.environ, "VRE_SPEC": str(spec), "PATH": f"{ROOT / '.venv/bin'}:{os.environ['PATH']}"}
+    mirror = subprocess.run(
+        [str(ROOT / ".venv/bin/python"), "-m", "vrecloud.kube_mirror", "path"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    env["VRE_KUBE_MIRROR"] = mirror
+    cmd = [
+        "ansible-playbook",
+        "-i",
+        str(ROOT / "inventories/local.py"),
+        "-e",
+        f"@{ROOT / '.vre' / f'{cluster}-secrets.yml'}",
+    ]
+    if destination:
+        cmd += ["-e", f"vre_line_count_destination={destination}"]
+    cmd.append(str(ROOT / "playbooks/galaxy.yml"))
+    start = time.monotonic()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        sys.stderr.write((proc.stdout + proc.stderr)[-5000:])
+        raise SystemExit(f"converging playbooks/galaxy.yml (destination {destination or 'default'}) failed")
+    return time.monotonic() - start
+
+
+def run_job(gx: Galaxy, history: str, dataset: str, destination: str) -> float:
+    start = time.monotonic()
+    run = gx.call(
+        "POST",
+        "tools",
+        json={
+            "tool_id": "vre_line_count",
+            "history_id": history,
+            "inputs": {"input": {"src": "hda", "id": dataset}},
+        },
+    ).json()
+    out = gx.wait_dataset(run["outputs"][0]["id"])
+    elapsed = time.monotonic() - start
+    job = run["jobs"][0]["id"]
+    params = gx.call("GET", f"jobs/{job}/destination_params").json()
+    result = gx.call("GET", f"datasets/{out['id']}/display").text.strip()
+    if out["state"] != "ok" or result != "3":
+        raise SystemExit(f"job {job} on {destination}: dataset {out['state']}, output {result!r}")
+    runner = str(params.get("Runner", "")).split(":", 1)[0]  # e.g. "local:///"
+    if runner != RUNNERS[destination]:
+        raise SystemExit(f"job {job} ran on runner {runner!r}, not {RUNNERS[destination]!r}")
+    return elapsed
+
+
+def series(gx: Galaxy, history: str, dataset: str, destination: str, runs: int) -> list[float]:
+    warm = run_job(gx, history, dataset, destination)
+    print(f"  {destination}: warm-up job {warm:.1f} s (not counted)", flush=True)
+    times = []
+    for i in range(runs):
+        times.append(run_job(gx, history, dataset, destination))
+        print(f"  {destination}: job {i + 1}/{runs} {times[-1]:.1f} s", flush=True)
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--spec", default=str(ROOT / "inventories/specs/local.yml"))
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/galaxy_job.md"))
+    args = parser.parse_args()
+    spec_path = Path(args.spec).resolve()
+    cluster = load_spec(spec_path).cluster
+    hosts = local.list_hosts(cluster)
+    by_group = {g: [h for h in hosts if g in h["groups"]] for g in ("galaxy", "kube_nodes")}
+    if not by_group["galaxy"] or not by_group["kube_nodes"]:
+        raise SystemExit(
+            f"cluster {cluster} has no Galaxy host or no Kubernetes node: run ./vre up {args.spec} first"
+        )
+    galaxy = by_group["galaxy"][0]
+    load_before = os.getloadavg()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ca = Path(tmp) / "ca.crt"
+        ca.write_text(docker_exec(galaxy["name"], "cat", "/etc/galaxy/tls/ca.crt"))
+        gx = Galaxy(galaxy["name"], galaxy["address"], ca)
+        gx.wait_up()
+        history = gx.call("POST", "histories", json={"name": "bench-galaxy-job"}).json()["id"]
+        up = gx.call(
+            "POST",
+            "tools/fetch",
+            json={
+                "history_id": history,
+                "targets": [
+                    {
+                        "destination": {"type": "hdas"},
+                        "elements": [
+                            {
+                                "src": "pasted",
+                                "paste_content": "alpha\nbeta\ngamma\n",
+                                "ext": "txt",
+                                "name": "three.txt",
+                            }
+                        ],
+                    }
+                ],
+            },
+        ).json()
+        dataset = up["outputs"][0]["id"]
+        if gx.wait_dataset(dataset)["state"] != "ok":
+            raise SystemExit("the upload of the benchmark's input failed")
+        try:
+            print("vre_line_count on k8s (its configured destination):", flush=True)
+            k8s = series(gx, history, dataset, "k8s", args.runs)
+            print("converging the Galaxy play with vre_line_count_destination=docker ...", flush=True)
+            switch = converge_galaxy(spec_path, cluster, "docker")
+            gx.wait_up()
+            docker = series(gx, history, dataset, "docker", args.runs)
+        finally:
+            print("converging the Galaxy play back to the configured destination ...", flush=True)
+            back = converge_galaxy(spec_path, cluster, None)
+            gx.wait_up()
+            gx.call("DELETE", f"histories/{history}", json={"purge": True})
+    load_after = os.getloadavg()
+
+    mk, md = statistics.median(k8s), statistics.median(docker)
+    print(
+        f"vre_line_count, median of {args.runs}: k8s {mk:.1f} s, docker {md:.1f} s, k8s/docker {mk / md:.2f}"
+    )
+    print(
+        f"(switching the destination: Galaxy play {switch:.0f} s there, {back:.0f} s back; "
+        f"load {load_before[0]:.2f} before, {load_after[0]:.2f} after)"
+    )
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = "\n".join(
+        f"| {i + 1} | {a:.1f} | {b:.1f} |" for i, (a, b) in enumerate(zip(k8s, docker, strict=True))
+    )
+    out.write_text(
+        f"# One Galaxy job: `k8s` against `docker`\n\n"
+        f"Written by `python benchmarks/galaxy_job.py` on {datetime.date.today().isoformat()} "
+        f"({os.cpu_count()} cores, load average {load_before[0]:.2f} before and {load_after[0]:.2f} "
+        f"after; cluster `{cluster}`). The site's tool `vre_line_count` on one three-line dataset, "
+        f"the image `vre/busybox` from the private registry, from submission through the API to "
+        f"the output dataset `ok`; one warm-up job per destination not counted.\n\n"
+        f"| job | k8s (Kubernetes Job, pod on a worker) s | docker (container on the Galaxy host) s |\n"
+        f"|---|---|---|\n{rows}\n"
+        f"| **median** | **{mk:.1f}** | **{md:.1f}** |\n\n"
+        f"**k8s / docker: {mk / md:.2f}.** Switching the tool's destination (playbooks/galaxy.yml "
+        f"with `vre_line_count_destination`, Galaxy restarted) took {switch:.0f} s, and {back:.0f} s "
+        f"back. The k8s figure includes Galaxy's runner polling the Job, the scheduler, the pod's "
+        f"start and the kubelet's report; the docker figure the local runner's `docker run`.\n"
+    )
+    print(f"written to {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -32,7 +32,6 @@ import json
 import os
 import pwd
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -49,6 +48,7 @@ PIP_DIR = ROOT / "devpi"
 APT_PORT = 3142
 PIP_PORT = 3141
 APT_USER = "apt-cacher-ng"  # created by Debian's package
+ACNG = "/usr/sbin/apt-cacher-ng"
 PIP_USER = "vre-cache"
 # The cache's own version, pinned like the toolkit's tools (requirements-dev.txt).
 DEVPI_SERVER = "devpi-server==6.20.3"
@@ -117,7 +117,7 @@ def _chown_tree(path: Path, user: str) -> None:
 
 
 def ensure_apt() -> None:
-    if shutil.which("apt-cacher-ng") is None and not Path("/usr/sbin/apt-cacher-ng").exists():
+    if not Path(ACNG).exists():
         raise CacheError(
             "apt-cacher-ng is not installed: `apt-get install apt-cacher-ng` (./vre bootstrap does)"
         )
@@ -137,7 +137,7 @@ def ensure_apt() -> None:
             "-u",
             APT_USER,
             "--",
-            "/usr/sbin/apt-cacher-ng",
+            ACNG,
             "-c",
             str(APT_DIR),
             "ForeGround=0",

@@ -53,7 +53,7 @@ def test_up_list_down(cluster):
     assert inv["nfs_server"]["hosts"] == [f"{name}-nfs-server-1"]
     assert inv["nfs_clients"]["hosts"] == [f"{name}-galaxy-1"]
     hv = inv["_meta"]["hostvars"][f"{name}-galaxy-1"]
-    assert hv["ansible_connection"] == "community.docker.docker"
+    assert hv["ansible_connection"] == "docker"
     # systemd is PID 1 and booted: the container acts as a VM.
     pid1 = subprocess.run(
         ["docker", "exec", f"{name}-galaxy-1", "cat", "/proc/1/comm"],

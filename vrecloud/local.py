@@ -372,7 +372,11 @@ def inventory(hosts: Iterable[dict[str, Any]]) -> dict[str, Any]:
             host["name"],
             host["groups"],
             {
-                "ansible_connection": "community.docker.docker",
+                # The short name, which Ansible routes to community.docker.docker: Mitogen's
+                # strategy (strategy_plugins/vre_linear.py) takes over connections by short name.
+                "ansible_connection": "docker",
+                # The base image's Python (vrecloud/image.py installs python3): no discovery.
+                "ansible_python_interpreter": "/usr/bin/python3",
                 "ansible_host": host["name"],
                 "vre_private_address": host["address"],
                 "vre_provider": "local",

@@ -100,7 +100,7 @@ def test_admin_key_is_root_only_and_works(server, gi):
     assert user["email"] == "admin@vre.test"
 
 
-def test_bootstrap_key_is_gone_and_config_is_not_world_readable(server):
+def test_no_bootstrap_key_and_config_is_not_world_readable(server):
     conf = server.file("/etc/galaxy/galaxy.yml")
     assert conf.user == "root" and conf.group == "galaxy" and conf.mode == 0o640
     assert "bootstrap_admin_api_key" not in conf.content_string
@@ -121,6 +121,19 @@ def test_services_run_as_galaxy_under_systemd(server):
     # Galaxy listens on loopback only; nginx is the way in.
     assert server.socket("tcp://127.0.0.1:8080").is_listening
     assert not server.socket("tcp://0.0.0.0:8080").is_listening
+
+
+def test_galaxy_started_once_and_no_process_crashed(server):
+    # Converge and the idempotent re-run since the host booted: the schema and the admin were made
+    # before the first start (files/galaxy_db.py, galaxy_admin.py), so each process started once,
+    # and none exited (a crash would show as a restart of its unit).
+    for unit in ("galaxy-gunicorn", "galaxy-handler"):
+        log = server.check_output(f"journalctl --no-pager -o cat -u {unit}.service")
+        starts = [line for line in log.splitlines() if line.startswith("Started ")]
+        assert len(starts) == 1, f"{unit} started {len(starts)} times:\n{log[-3000:]}"
+        assert "Main process exited" not in log and "Scheduled restart" not in log, log[-3000:]
+        workdir = server.check_output(f"systemctl show -P WorkingDirectory {unit}.service")
+        assert workdir == "/var/lib/galaxy", f"{unit} runs in {workdir}"
 
 
 def test_database_is_postgresql(server):

@@ -109,6 +109,29 @@ def test_schema_is_created_once_then_current(schema: tuple[Path, dict, dict]):
     assert again == {"state": "current", "heads": first["heads"]}
 
 
+def test_quick_look_says_current_only_at_this_releases_heads(galaxy_yml: Path):
+    # galaxy_db.py's quick look (alembic's table against the scripts' heads, without Galaxy's
+    # code) agrees with Galaxy on a current database, and hands anything else to Galaxy's code.
+    probe = (
+        "import sys, json; sys.path.insert(0, sys.argv[1]); import galaxy_db; "
+        "print(json.dumps(galaxy_db.quick_current(sys.argv[2])))"
+    )
+    heads = json.loads(_run(galaxy_yml.parent, "-c", probe, str(FILES), str(galaxy_yml)).stdout)
+    assert heads and len(heads) == 2
+    db = galaxy_yml.parent / "universe.sqlite"
+    proc = _run(
+        galaxy_yml.parent,
+        "-c",
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+        "c.execute(\"UPDATE alembic_version SET version_num = 'an0lder0rev' WHERE version_num = ?\", "
+        "(sys.argv[2],)); c.commit()",
+        str(db),
+        heads[0],
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(_run(galaxy_yml.parent, "-c", probe, str(FILES), str(galaxy_yml)).stdout) is None
+
+
 def test_admin_is_made_as_galaxys_user_manager_makes_users(galaxy_yml: Path):
     cwd = galaxy_yml.parent
     admin = [str(FILES / "galaxy_admin.py"), str(galaxy_yml), "admin@example.org", "admin"]

@@ -71,7 +71,6 @@ def run(playbook: Path, inventory: Path, strategy: str) -> tuple[float, int]:
         **os.environ,
         "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
         "ANSIBLE_STRATEGY": strategy,
-        "ANSIBLE_CALLBACKS_ENABLED": "",
         "PATH": f"{ROOT / '.venv/bin'}:{os.environ['PATH']}",
     }
     start = time.monotonic()

@@ -16,7 +16,6 @@ VRE_REQUIRE_GALAXY is set (CI sets it): then a missing venv is a failure.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -26,12 +25,10 @@ from typing import Any
 import pytest
 
 from tests.doubles.chronos_api import ChronosApiDouble
+from tests.galaxy_code import galaxy_python
 
 ROOT = Path(__file__).resolve().parent.parent
-GALAXY_VENV = Path(os.environ.get("VRE_GALAXY_VENV", ROOT / ".venv-galaxy"))
-GALAXY_PYTHON = GALAXY_VENV / "bin" / "python"
 DRIVER = ROOT / "tests" / "galaxy_driver" / "submit_chronos_job.py"
-REQUIREMENTS = ROOT / "tests" / "requirements-galaxy.txt"
 
 # The shared filesystem is vre_shared_root/galaxy (/srv/vre/galaxy), mounted at the same path on
 # Galaxy and the slaves. The runner writes each job's script into the job's working directory on
@@ -58,19 +55,7 @@ def openminted_destination(share: str) -> dict[str, str]:
 
 
 def _galaxy_venv_or_skip() -> Path:
-    how = "run tests/galaxy_venv.sh to create it (pinned in tests/requirements-galaxy.txt; about a minute)"
-    if not GALAXY_PYTHON.is_file():
-        if os.environ.get("VRE_REQUIRE_GALAXY"):
-            pytest.fail(f"VRE_REQUIRE_GALAXY is set but the Galaxy test venv {GALAXY_VENV} is missing: {how}")
-        pytest.skip(f"Galaxy's code is not installed: no {GALAXY_PYTHON}; {how}")
-    want = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    stamp = GALAXY_VENV / ".requirements-galaxy.sha256"
-    have = stamp.read_text().strip() if stamp.is_file() else "none"
-    if have != want:
-        pytest.fail(
-            f"the Galaxy test venv {GALAXY_VENV} was built from other pins than {REQUIREMENTS.name}: {how}"
-        )
-    return GALAXY_PYTHON
+    return galaxy_python()
 
 
 class GalaxyDriver:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -26,9 +25,9 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.galaxy_code import galaxy_python
+
 ROOT = Path(__file__).resolve().parent.parent
-GALAXY_VENV = Path(os.environ.get("VRE_GALAXY_VENV", ROOT / ".venv-galaxy"))
-GALAXY_PYTHON = GALAXY_VENV / "bin" / "python"
 DRIVER = ROOT / "tests" / "galaxy_driver" / "load_configs.py"
 UID = GID = 1450
 
@@ -47,12 +46,7 @@ gc = _filters()
 
 
 def _python() -> Path:
-    if GALAXY_PYTHON.is_file():
-        return GALAXY_PYTHON
-    how = "run tests/galaxy_venv.sh to create it (pins in tests/requirements-galaxy.txt)"
-    if os.environ.get("VRE_REQUIRE_GALAXY"):
-        pytest.fail(f"VRE_REQUIRE_GALAXY is set but {GALAXY_PYTHON} is missing: {how}")
-    pytest.skip(f"Galaxy's code is not installed: no {GALAXY_PYTHON}; {how}")
+    return galaxy_python()
 
 
 def _galaxy_has(module: str) -> bool:

@@ -13,15 +13,14 @@ Skipped with the command to run when .venv-galaxy is missing, unless VRE_REQUIRE
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.galaxy_code import galaxy_python
+
 ROOT = Path(__file__).resolve().parent.parent
-GALAXY_VENV = Path(os.environ.get("VRE_GALAXY_VENV", ROOT / ".venv-galaxy"))
-GALAXY_PYTHON = GALAXY_VENV / "bin" / "python"
 FILES = ROOT / "roles" / "galaxy" / "files"
 PASSWORD = "a-generated-admin-password-0123456789"
 
@@ -51,12 +50,7 @@ print(json.dumps(out))
 
 
 def _python() -> Path:
-    if GALAXY_PYTHON.is_file():
-        return GALAXY_PYTHON
-    how = "run tests/galaxy_venv.sh to create it (pins in tests/requirements-galaxy.txt)"
-    if os.environ.get("VRE_REQUIRE_GALAXY"):
-        pytest.fail(f"VRE_REQUIRE_GALAXY is set but {GALAXY_PYTHON} is missing: {how}")
-    pytest.skip(f"Galaxy's code is not installed: no {GALAXY_PYTHON}; {how}")
+    return galaxy_python()
 
 
 def _run(cwd: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess:

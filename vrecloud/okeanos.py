@@ -7,6 +7,10 @@ What it makes for a cluster, all recognisable as the cluster's:
 Key pairs, networks and images are the operator's: looked up by name, never created or deleted.
 Cyclades has no security groups: `security_rules` in the spec are ignored here (with a warning).
 Without `network` in the spec, Cyclades applies its default policy (a public address per VM).
+A name that matches several images or networks is refused with their ids.
+
+Every call goes through `vrecloud.apicall` (retries on passing failures, a timeout on every
+request, one line when it still fails).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from vrecloud.apicall import ApiCaller, Transient
 from vrecloud.provision import (
     TAG_FLOATING_IP,
     Flavor,
@@ -33,11 +38,57 @@ def _error(exc: SynnefoError) -> ProvisionError:
     return ProvisionError(str(exc))
 
 
+def _transient(exc: BaseException) -> Transient | None:
+    """A failure that may pass: HTTP 5xx or 429, no connection, no answer in time, a cut answer."""
+    if not isinstance(exc, SynnefoError):
+        return None
+    if exc.status in (429, 503):
+        return Transient(f"HTTP {exc.status}: {exc.message}", not_processed=True)
+    if exc.status >= 500 or exc.kind in ("unreachable", "badReply"):
+        return Transient(f"HTTP {exc.status}: {exc.message}" if exc.status else exc.message)
+    return None
+
+
+def _explain(what: str, exc: BaseException) -> ProvisionError | None:
+    return _error(exc) if isinstance(exc, SynnefoError) else None
+
+
+# How a client call is named in messages.
+_WHAT = {
+    "servers": "server list",
+    "flavors": "flavor list",
+    "images": "image list",
+    "networks": "network list",
+    "floating_ips": "floating IP list",
+    "keypair": "key pair lookup",
+    "create_server": "creating a server",
+    "delete_server": "deleting a server",
+    "update_metadata": "tagging a server",
+    "create_floating_ip": "reserving a floating IP",
+    "delete_floating_ip": "releasing a floating IP",
+    "create_port": "attaching a floating IP",
+}
+
+
+def _one(kind: str, key: str, wanted: str, items: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """The item whose id is `wanted`, else the only one named so; (None, why) otherwise."""
+    by_id = [i for i in items if str(i["id"]) == wanted]
+    found = by_id or [i for i in items if i.get("name") == wanted]
+    if len(found) > 1:
+        ids = ", ".join(sorted(str(i["id"]) for i in found))
+        return (
+            None,
+            f"{kind} {wanted!r} names {len(found)} of them (ids {ids}): give the id instead in '{key}'",
+        )
+    return (found[0], None) if found else (None, None)
+
+
 class OkeanosProvider:
     name = "okeanos"
 
-    def __init__(self, client: SynnefoClient | None = None) -> None:
+    def __init__(self, client: SynnefoClient | None = None, api: ApiCaller | None = None) -> None:
         self._client = client
+        self.api = api or ApiCaller("~okeanos", _transient, _explain)
         self.spec: ClusterSpec | None = None
         self._boot: dict[str, dict[str, Any]] = {}
         self._public_net: str | None = None
@@ -52,11 +103,16 @@ class OkeanosProvider:
                 raise ProvisionError(str(exc)) from exc
         return self._client
 
-    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def _call(
+        self, fn: Any, *args: Any, creates: bool = False, missing_ok: bool = False, **kwargs: Any
+    ) -> Any:
+        what = _WHAT.get(fn.__name__, fn.__name__.replace("_", " "))
         try:
-            return fn(*args, **kwargs)
-        except SynnefoError as exc:
-            raise _error(exc) from exc
+            return self.api.call(what, fn, *args, creates=creates, **kwargs)
+        except ProvisionError as exc:
+            if missing_ok and isinstance(exc.__cause__, SynnefoError) and exc.__cause__.status == 404:
+                return None
+            raise
 
     def _network_index(self) -> dict[str, dict[str, Any]]:
         if self._networks is None:
@@ -89,13 +145,15 @@ class OkeanosProvider:
         networks = self._network_index()
         network_id = None
         if spec.network:
-            match = [n for n in networks.values() if spec.network in (n.get("name"), str(n["id"]))]
-            if not match:
+            match, why = _one("network", "network", spec.network, networks.values())
+            if why:
+                problems.append(why)
+            elif match is None:
                 problems.append(
                     f"network {spec.network!r} not found: name an existing private network in 'network'"
                 )
             else:
-                network_id = str(match[0]["id"])
+                network_id = str(match["id"])
         nodes = spec.nodes()
         if any(n.public_ip for n in nodes):
             pools = [
@@ -116,14 +174,14 @@ class OkeanosProvider:
             except ProvisionError as exc:
                 problems.append(str(exc))
                 continue
-            image = [i for i in images if node.image in (i.get("name"), str(i["id"]))]
-            if not image:
-                problems.append(f"image {node.image!r} not found: name an ~okeanos image in 'image'")
+            image, why = _one("image", "image", node.image, images)
+            if image is None:
+                problems.append(why or f"image {node.image!r} not found: name an ~okeanos image in 'image'")
                 continue
             args: dict[str, Any] = {
                 "name": node.name,
                 "flavorRef": flavor.id,
-                "imageRef": str(image[0]["id"]),
+                "imageRef": str(image["id"]),
                 "key_name": spec.ssh_key,
             }
             if network_id:
@@ -172,18 +230,14 @@ class OkeanosProvider:
         args = self._boot.get(node.name)
         if args is None:
             raise ProvisionError(f"{node.name}: prepare() did not resolve this node")
-        s = self._call(self.client.create_server, **args, metadata=metadata)
+        s = self._call(self.client.create_server, **args, metadata=metadata, creates=True)
         return Server(id=str(s["id"]), name=node.name, status="BUILD", metadata=dict(metadata))
 
     def set_metadata(self, server: Server, metadata: dict[str, str]) -> None:
         self._call(self.client.update_metadata, server.id, metadata)
 
     def delete_server(self, server: Server) -> None:
-        try:
-            self.client.delete_server(server.id)
-        except SynnefoError as exc:
-            if exc.status != 404:
-                raise _error(exc) from exc
+        self._call(self.client.delete_server, server.id, missing_ok=True)
 
     # -- addresses ----------------------------------------------------------------------------
 
@@ -196,12 +250,18 @@ class OkeanosProvider:
         if fip is None:
             if not self._public_net:
                 raise ProvisionError("no floating IP pool resolved: set 'public_network' in the spec")
-            fip = self._call(c.create_floating_ip, self._public_net)
+            fip = self._call(c.create_floating_ip, self._public_net, creates=True)
             # Record it at once so destroy can release it even if the next step fails.
             server.metadata[TAG_FLOATING_IP] = str(fip["id"])
             self._call(c.update_metadata, server.id, {TAG_FLOATING_IP: str(fip["id"])})
         if not fip.get("port_id"):
-            self._call(c.create_port, str(fip["floating_network_id"]), server.id, fip["floating_ip_address"])
+            self._call(
+                c.create_port,
+                str(fip["floating_network_id"]),
+                server.id,
+                fip["floating_ip_address"],
+                creates=True,
+            )
         return str(fip["floating_ip_address"])
 
     def release(self, cluster: str, servers: Sequence[Server]) -> list[str]:
@@ -214,10 +274,6 @@ class OkeanosProvider:
         for fip in self._call(self.client.floating_ips):
             if str(fip["id"]) not in recorded:
                 continue
-            try:
-                self.client.delete_floating_ip(str(fip["id"]))
-                released.append(f"floating IP {fip['floating_ip_address']}")
-            except SynnefoError as exc:
-                if exc.status != 404:
-                    raise _error(exc) from exc
+            self._call(self.client.delete_floating_ip, str(fip["id"]), missing_ok=True)
+            released.append(f"floating IP {fip['floating_ip_address']}")
         return released

@@ -9,6 +9,11 @@ What it makes for a cluster, all recognisable as the cluster's:
   security group  named vre-<cluster>, description "vre-cluster=<cluster>" (only when the spec
                   has security_rules): the spec's ingress rules plus any traffic between members
 Key pairs, networks and images are the operator's: looked up by name, never created or deleted.
+A name that matches several flavors, images or networks is refused with their ids. Without
+`network` in the spec, the project's only internal network is taken (or the spec must name one).
+
+Every call goes through `vrecloud.apicall` (retries on passing failures, a timeout on every
+request, one line when it still fails).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from vrecloud.apicall import ApiCaller, Transient, default_timeout
 from vrecloud.provision import (
     TAG_CLUSTER,
     Flavor,
@@ -30,11 +36,68 @@ from vrecloud.spec import ClusterSpec, Node, SecurityRule
 
 try:
     import openstack
+    import openstack.config
+    import openstack.connection
+    from keystoneauth1 import exceptions as ksa_exc
     from openstack import exceptions as os_exc
 except ImportError as exc:  # pragma: no cover - reported when used
     openstack = None
-    os_exc = None
+    os_exc = ksa_exc = None
     _IMPORT_ERROR = str(exc)
+
+
+def connect(cloud: str | None = None, config_files: Sequence[str] | None = None) -> Any:
+    """An openstacksdk connection to `cloud` (clouds.yaml entry, or the OS_* variables) whose
+    requests time out after the configuration's `api_timeout`, else `default_timeout()`."""
+    if openstack is None:
+        raise ProvisionError(
+            f"openstacksdk cannot be imported ({_IMPORT_ERROR}): pip install -r requirements-dev.txt"
+        )
+    try:
+        loader = openstack.config.OpenStackConfig(config_files=list(config_files) if config_files else None)
+        region = loader.get_one(cloud=cloud)
+    except Exception as exc:  # openstacksdk raises many kinds for a bad configuration
+        raise ProvisionError(
+            f"cannot connect to OpenStack: its configuration does not load ({type(exc).__name__}: "
+            f"{exc}); set OS_CLOUD to a clouds.yaml entry (and OS_CLIENT_CONFIG_FILE if the file is "
+            "elsewhere)"
+        ) from exc
+    if not region.config.get("api_timeout"):
+        region.config["api_timeout"] = default_timeout()
+    return openstack.connection.Connection(config=region)
+
+
+def _transient(exc: BaseException) -> Transient | None:
+    """A failure that may pass: HTTP 5xx or 429, no connection, no answer in time."""
+    status = None
+    if os_exc is not None and isinstance(exc, os_exc.HttpException):
+        status = exc.status_code
+    elif ksa_exc is not None and isinstance(exc, ksa_exc.HttpError):
+        status = exc.http_status
+    if status:
+        status = int(status)
+        if status in (429, 503):
+            return Transient(f"HTTP {status}", not_processed=True)
+        return Transient(f"HTTP {status}") if status >= 500 else None
+    if ksa_exc is not None and isinstance(exc, ksa_exc.ConnectTimeout):
+        return Transient(f"no answer in time: {exc}")
+    if (
+        ksa_exc is not None
+        and isinstance(exc, ksa_exc.ConnectionError)
+        and not isinstance(exc, ksa_exc.SSLError)
+    ):
+        return Transient(f"connection failed: {exc}")
+    if isinstance(exc, (TimeoutError, ConnectionError)):
+        return Transient(f"{type(exc).__name__}: {exc}")
+    return None
+
+
+def _explain(what: str, exc: BaseException) -> ProvisionError | None:
+    if os_exc is not None and isinstance(exc, os_exc.SDKException):
+        return _error(what, exc)
+    if ksa_exc is not None and isinstance(exc, ksa_exc.ClientException):
+        return ProvisionError(f"OpenStack API: {what}: {type(exc).__name__}: {exc}")
+    return None
 
 
 def _fip_description(cluster: str, host: str) -> str:
@@ -48,20 +111,31 @@ def security_group_name(cluster: str) -> str:
 def _error(what: str, exc: Exception) -> ProvisionError:
     """An operator's message for an openstacksdk failure; quota refusals become QuotaExceeded."""
     status = getattr(exc, "status_code", None)
-    detail = getattr(exc, "details", None) or str(exc)
+    detail = " ".join((getattr(exc, "details", None) or str(exc)).split())
     text = f"{what}: {detail}" + (f" (HTTP {status})" if status else "")
     if status in (403, 409, 413) and ("quota" in detail.lower() or "overquota" in detail.lower()):
         return QuotaExceeded(text)
     return ProvisionError(text)
 
 
+class Ambiguous(ProvisionError):
+    """A name that several of the cloud's resources carry."""
+
+
 class OpenStackProvider:
     name = "openstack"
 
-    def __init__(self, cloud: str | None = None, connection: Any = None, workers: int = 50) -> None:
+    def __init__(
+        self,
+        cloud: str | None = None,
+        connection: Any = None,
+        workers: int = 50,
+        api: ApiCaller | None = None,
+    ) -> None:
         self._cloud = cloud
         self._conn = connection
         self._workers = workers
+        self.api = api or ApiCaller("OpenStack", _transient, _explain)
         self._lock = threading.Lock()
         self.spec: ClusterSpec | None = None
         self._boot: dict[str, dict[str, Any]] = {}  # node name -> create_server arguments
@@ -73,19 +147,9 @@ class OpenStackProvider:
     def conn(self) -> Any:
         with self._lock:
             if self._conn is None:
-                if openstack is None:
-                    raise ProvisionError(
-                        f"openstacksdk cannot be imported ({_IMPORT_ERROR}): "
-                        "pip install -r requirements-dev.txt"
-                    )
-                try:
-                    self._conn = openstack.connect(cloud=self._cloud)
-                    self._conn.authorize()
-                except Exception as exc:  # openstacksdk raises many kinds here
-                    raise ProvisionError(
-                        f"cannot connect to OpenStack ({type(exc).__name__}: {exc}); set OS_CLOUD to a "
-                        "clouds.yaml entry (and OS_CLIENT_CONFIG_FILE if the file is elsewhere)"
-                    ) from exc
+                conn = connect(self._cloud)
+                self.api.call("authentication", conn.authorize)
+                self._conn = conn
                 self._widen_pool(self._conn)
             return self._conn
 
@@ -99,24 +163,23 @@ class OpenStackProvider:
         except (ImportError, AttributeError):  # pragma: no cover - other keystoneauth layouts
             pass
 
-    def _find(self, what: str, fn: Any, name_or_id: str) -> Any:
-        """openstacksdk's find_*: the resource, or None when the cloud has none by that name."""
+    def _find(self, what: str, fn: Any, name_or_id: str, same_name: Any = None) -> Any:
+        """openstacksdk's find_*: the resource, or None when the cloud has none by that name.
+        A name several resources share is refused with their ids (`same_name` lists them)."""
         try:
             return self._call(what, fn, name_or_id, ignore_missing=False)
         except ProvisionError as exc:
             if isinstance(exc.__cause__, os_exc.NotFoundException):
                 return None
+            if isinstance(exc.__cause__, os_exc.DuplicateResource) and same_name is not None:
+                ids = sorted(str(r.id) for r in self._call(what, same_name, name=name_or_id))
+                raise Ambiguous(
+                    f"{name_or_id!r} names {len(ids)} of them (ids {', '.join(ids)}): give the id instead"
+                ) from None
             raise
 
-    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except ProvisionError:
-            raise
-        except Exception as exc:
-            if os_exc is not None and isinstance(exc, os_exc.SDKException):
-                raise _error(what, exc) from exc
-            raise
+    def _call(self, what: str, fn: Any, *args: Any, creates: bool = False, **kwargs: Any) -> Any:
+        return self.api.call(what, fn, *args, creates=creates, **kwargs)
 
     # -- prepare ------------------------------------------------------------------------------
 
@@ -136,11 +199,21 @@ class OpenStackProvider:
         images: dict[str, str | None] = {}
         network_id = None
         if spec.network:
-            net = self._find("network lookup", conn.network.find_network, spec.network)
-            if net is None:
-                problems.append(f"network {spec.network!r} not found: name an existing network in 'network'")
+            try:
+                net = self._find(
+                    "network lookup", conn.network.find_network, spec.network, conn.network.networks
+                )
+            except Ambiguous as exc:
+                problems.append(f"network: {exc} in 'network'")
             else:
-                network_id = net.id
+                if net is None:
+                    problems.append(
+                        f"network {spec.network!r} not found: name an existing network in 'network'"
+                    )
+                else:
+                    network_id = net.id
+        else:
+            network_id = self._only_network(problems)
         nodes = spec.nodes()
         if any(n.public_ip for n in nodes):
             self._public_net = self._find_public_network(spec, problems)
@@ -151,10 +224,17 @@ class OpenStackProvider:
                 problems.append(str(exc))
                 continue
             if node.image not in images:
-                image = self._find("image lookup", conn.image.find_image, node.image)
+                try:
+                    image = self._find("image lookup", conn.image.find_image, node.image, conn.image.images)
+                except Ambiguous as exc:
+                    image = None
+                    problems.append(f"image: {exc} in 'image'")
+                else:
+                    if image is None:
+                        problems.append(
+                            f"image {node.image!r} not found: name an image of this cloud in 'image'"
+                        )
                 images[node.image] = image.id if image is not None else None
-                if image is None:
-                    problems.append(f"image {node.image!r} not found: name an image of this cloud in 'image'")
             args: dict[str, Any] = {
                 "name": node.name,
                 "flavor_id": flavor.id,
@@ -174,10 +254,31 @@ class OpenStackProvider:
         if spec.security_rules:
             self._ensure_security_group(spec.cluster, spec.security_rules)
 
+    def _only_network(self, problems: list[str]) -> str | None:
+        """No network in the spec: Nova refuses to choose when the project sees several, so take
+        the only internal one, or say which to name."""
+        nets = self._call("network list", self.conn.network.networks)
+        internal = [n for n in nets if not n.is_router_external]
+        if len(internal) == 1:
+            log(f"network: taking the project's only internal network, {internal[0].name} ({internal[0].id})")
+            return str(internal[0].id)
+        found = ", ".join(f"{n.name} ({n.id})" for n in sorted(internal, key=lambda n: n.name)) or "none"
+        problems.append(
+            f"the spec names no network and this project has {len(internal)} internal networks ({found}): "
+            "name the one for the cluster in 'network'"
+        )
+        return None
+
     def _find_public_network(self, spec: ClusterSpec, problems: list[str]) -> str | None:
         conn = self.conn
         if spec.public_network:
-            net = self._find("network lookup", conn.network.find_network, spec.public_network)
+            try:
+                net = self._find(
+                    "network lookup", conn.network.find_network, spec.public_network, conn.network.networks
+                )
+            except Ambiguous as exc:
+                problems.append(f"public_network: {exc} in 'public_network'")
+                return None
             if net is None:
                 problems.append(f"public_network {spec.public_network!r} not found")
                 return None
@@ -206,7 +307,11 @@ class OpenStackProvider:
             sg = groups[0]
         else:
             sg = self._call(
-                "security group create", conn.network.create_security_group, name=name, description=tag
+                "security group create",
+                conn.network.create_security_group,
+                name=name,
+                description=tag,
+                creates=True,
             )
             log(f"created security group {name}")
         have = {
@@ -239,7 +344,9 @@ class OpenStackProvider:
                 args["remote_ip_prefix"] = cidr
             if group:
                 args["remote_group_id"] = group
-            self._call("security group rule create", conn.network.create_security_group_rule, **args)
+            self._call(
+                "security group rule create", conn.network.create_security_group_rule, creates=True, **args
+            )
 
     # -- servers ------------------------------------------------------------------------------
 
@@ -274,7 +381,9 @@ class OpenStackProvider:
         args = self._boot.get(node.name)
         if args is None:
             raise ProvisionError(f"{node.name}: prepare() did not resolve this node")
-        s = self._call(f"creating {node.name}", self.conn.compute.create_server, **args, metadata=metadata)
+        s = self._call(
+            f"creating {node.name}", self.conn.compute.create_server, **args, metadata=metadata, creates=True
+        )
         return Server(id=str(s.id), name=node.name, status="BUILD", metadata=dict(metadata))
 
     def set_metadata(self, server: Server, metadata: dict[str, str]) -> None:
@@ -303,6 +412,7 @@ class OpenStackProvider:
                 conn.network.create_ip,
                 floating_network_id=self._public_net,
                 description=desc,
+                creates=True,
             )
         ports = list(self._call("port list", conn.network.ports, device_id=server.id))
         if not ports:

@@ -135,14 +135,21 @@ def log(message: str) -> None:
 def pick_flavor(flavors: Sequence[Flavor], node: Node, cloud: str) -> Flavor:
     """The flavor the spec names, or the smallest one with at least the cpus, ram and disk asked."""
     if node.flavor:
-        for f in flavors:
-            if node.flavor in (f.name, f.id):
-                if node.disk and f.disk < node.disk:
-                    raise ProvisionError(
-                        f"{node.name}: flavor {f.name!r} has a {f.disk} GB disk but the spec asks for "
-                        f"disk: {node.disk}; pick a larger flavor or lower 'disk'"
-                    )
-                return f
+        found = [f for f in flavors if f.id == node.flavor] or [f for f in flavors if f.name == node.flavor]
+        if len(found) > 1:
+            ids = ", ".join(sorted(f.id for f in found))
+            raise ProvisionError(
+                f"{node.name}: flavor {node.flavor!r} names {len(found)} flavors on {cloud} (ids {ids}): "
+                "give the id instead in 'flavor'"
+            )
+        if found:
+            f = found[0]
+            if node.disk and f.disk < node.disk:
+                raise ProvisionError(
+                    f"{node.name}: flavor {f.name!r} has a {f.disk} GB disk but the spec asks for "
+                    f"disk: {node.disk}; pick a larger flavor or lower 'disk'"
+                )
+            return f
         names = ", ".join(sorted(f.name for f in flavors)) or "none"
         raise ProvisionError(f"{node.name}: flavor {node.flavor!r} not found on {cloud}; available: {names}")
     fits = [
@@ -327,11 +334,16 @@ def _wait_active(
     deadline = time.monotonic() + timeout
     pending = dict(pending)
     last_status: dict[str, str] = {}
+    list_failure = ""  # why the last round's server list failed, if it did
     while pending:
         try:
             current = {s.id: s for s in _list(provider, cluster)}
+            list_failure = ""
         except ProvisionError as exc:  # a passing API failure must not abandon a 50-VM run
-            log(f"listing servers failed, retrying: {exc}")
+            brief = getattr(exc, "brief", str(exc))
+            if brief != list_failure:
+                log(f"{brief}; still waiting (until the {timeout:.0f}s wait runs out)")
+            list_failure = brief
             current = None
         if current is not None:
             for sid, name in list(pending.items()):
@@ -354,9 +366,14 @@ def _wait_active(
             break
         if time.monotonic() + poll > deadline:
             for sid, name in pending.items():
+                state = (
+                    f"the server list kept failing ({list_failure}) until the {timeout:.0f}s wait ran out"
+                    if list_failure
+                    else f"still {last_status.get(sid, BUILD)} after {timeout:.0f}s"
+                )
                 result.failed[name] = (
-                    f"server {sid} still {last_status.get(sid, BUILD)} after {timeout:.0f}s: left in place; "
-                    "run provision again to keep waiting for it, or destroy"
+                    f"server {sid}: {state}: left in place; run provision again to keep waiting for it, "
+                    "or destroy"
                 )
             break
         time.sleep(poll)

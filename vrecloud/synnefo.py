@@ -16,6 +16,7 @@ The token is sent only in the X-Auth-Token header and never printed.
 from __future__ import annotations
 
 import configparser
+import http.client
 import json
 import os
 import threading
@@ -24,8 +25,6 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
-
-DEFAULT_TIMEOUT = 60.0
 
 
 class SynnefoError(RuntimeError):
@@ -80,10 +79,12 @@ def credentials(env: dict[str, str] | None = None) -> tuple[str, str]:
 class SynnefoClient:
     """Astakos + Cyclades over HTTP. Thread-safe: every call is one independent request."""
 
-    def __init__(self, auth_url: str, token: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, auth_url: str, token: str, timeout: float | None = None) -> None:
+        from vrecloud.apicall import default_timeout
+
         self.auth_url = auth_url.rstrip("/")
         self._token = token
-        self.timeout = timeout
+        self.timeout = timeout if timeout is not None else default_timeout()
         self._endpoints: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -102,9 +103,11 @@ class SynnefoClient:
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 raw = resp.read()
+            return json.loads(raw) if raw else None
         except urllib.error.HTTPError as err:
             raw = err.read()
-            kind, message = "error", raw.decode(errors="replace")[:300] or err.reason
+            # A gateway's error page or a body of another shape: its first words, on one line.
+            kind, message = "error", " ".join(raw.decode(errors="replace").split())[:200] or err.reason
             try:
                 fault = json.loads(raw)
                 if isinstance(fault, dict) and len(fault) == 1:
@@ -116,12 +119,13 @@ class SynnefoClient:
             except ValueError:
                 pass
             raise SynnefoError(err.code, kind, str(message), what) from None
-        except (urllib.error.URLError, TimeoutError, OSError) as err:
-            reason = getattr(err, "reason", err)
+        except (urllib.error.URLError, TimeoutError, OSError, http.client.HTTPException) as err:
+            reason = getattr(err, "reason", None) or f"{type(err).__name__}: {err}"
             raise SynnefoError(
                 0, "unreachable", f"{urllib.parse.urlsplit(url).netloc}: {reason}", what
             ) from None
-        return json.loads(raw) if raw else None
+        except ValueError as err:  # an answer that is not JSON: a proxy's error page, a cut body
+            raise SynnefoError(0, "badReply", f"the answer is not JSON ({err})", what) from None
 
     def authenticate(self) -> dict[str, str]:
         """POST /tokens; remember the endpoints of the service catalog by service type."""

@@ -37,6 +37,7 @@ class CloudHarness:
         else:
             raise ValueError(provider)
         self.fleet = self.double.fleet
+        self.retry_pause = 0.01
 
     def __enter__(self) -> CloudHarness:
         self.double.start()
@@ -57,19 +58,25 @@ class CloudHarness:
 
     def provider(self, workers: int = 50) -> Any:
         if isinstance(self.double, OpenStackDouble):
-            from openstack import connection
-            from openstack.config import loader
+            from vrecloud.openstack import OpenStackProvider, connect
 
-            from vrecloud.openstack import OpenStackProvider
-
-            region = loader.OpenStackConfig(config_files=[self.env["OS_CLIENT_CONFIG_FILE"]]).get_one(
-                cloud="double"
-            )
-            return OpenStackProvider(connection=connection.Connection(config=region), workers=workers)
+            conn = connect("double", config_files=[self.env["OS_CLIENT_CONFIG_FILE"]])
+            return OpenStackProvider(connection=conn, workers=workers, api=self.api("OpenStack"))
         from vrecloud.okeanos import OkeanosProvider
         from vrecloud.synnefo import SynnefoClient
 
-        return OkeanosProvider(client=SynnefoClient(self.double.auth_url, self.double.token))
+        client = SynnefoClient(self.double.auth_url, self.double.token)
+        return OkeanosProvider(client=client, api=self.api("~okeanos"))
+
+    def api(self, cloud: str) -> Any:
+        """The providers' own ApiCaller with their own rules, pausing `retry_pause` seconds between
+        attempts instead of seconds (set it before calling `provider`)."""
+        from vrecloud import apicall, okeanos, openstack
+
+        rules = {"OpenStack": openstack, "~okeanos": okeanos}[cloud]
+        return apicall.ApiCaller(
+            cloud, rules._transient, rules._explain, first_pause=self.retry_pause, max_pause=self.retry_pause
+        )
 
     # -- specs and scripts ----------------------------------------------------------------------
 

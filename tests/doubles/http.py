@@ -11,6 +11,7 @@ import json
 import re
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -47,6 +48,41 @@ class HttpFault(Exception):
         self.body = body
 
 
+@dataclass
+class Fault:
+    """A failure the double answers with instead of serving a matching request, as a cloud's API
+    does on a bad day: an HTTP error (`status`), a stall of `stall` seconds before the normal
+    answer (clients with a timeout give up first), or a connection closed without any answer
+    (`reset`); with `answer_lost` the request is carried out and its answer replaced by the error
+    (a gateway timing out on a slow create). It fires for `times` matching requests (None: every
+    one) after letting `skip` pass; `query` restricts it to requests carrying that query
+    parameter (a later page, say)."""
+
+    method: str
+    path: str
+    status: int = 503
+    stall: float = 0.0
+    reset: bool = False
+    answer_lost: bool = False
+    times: int | None = 1
+    skip: int = 0
+    query: str | None = None
+    fired: int = 0
+
+    def matches(self, req: Request) -> bool:
+        if req.method != self.method or not re.search(self.path, req.path):
+            return False
+        if self.query is not None and self.query not in req.query:
+            return False
+        if self.skip > 0:
+            self.skip -= 1
+            return False
+        if self.times is not None and self.fired >= self.times:
+            return False
+        self.fired += 1
+        return True
+
+
 Handler = Callable[..., Reply]
 
 
@@ -54,6 +90,13 @@ class _Server(ThreadingHTTPServer):
     # socketserver's default backlog of 5 resets connections when a client opens 50 at once;
     # a real API endpoint accepts them.
     request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (its timeout ran out during an injected stall) closed the socket:
+        # that is the test's point, not an error of the double.
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class JsonDouble:
@@ -65,6 +108,7 @@ class JsonDouble:
         self.routes: list[tuple[str, re.Pattern[str], Handler, bool]] = []
         self.unknown: list[str] = []
         self.log: list[tuple[str, str]] = []
+        self.faults: list[Fault] = []
         self._log_lock = threading.Lock()
         double = self
 
@@ -98,6 +142,18 @@ class JsonDouble:
         Routes are authenticated (`check_auth`) unless `public`."""
         self.routes.append((method, re.compile(f"^{pattern}/?$"), handler, public))
 
+    def inject(self, method: str, path: str, **kw: Any) -> Fault:
+        """Add a `Fault` for requests `method` on paths matching the regex `path`; returns it
+        (its `fired` counts the requests it answered)."""
+        fault = Fault(method, path, **kw)
+        with self._log_lock:
+            self.faults.append(fault)
+        return fault
+
+    def _fault_for(self, req: Request) -> Fault | None:
+        with self._log_lock:
+            return next((f for f in self.faults if f.matches(req)), None)
+
     def start(self) -> JsonDouble:
         self._thread.start()
         return self
@@ -120,8 +176,19 @@ class JsonDouble:
         req = Request(h.command, parts.path, parse_qs(parts.query), h.headers, body)
         with self._log_lock:
             self.log.append((req.method, req.path))
+        fault = self._fault_for(req)
+        if fault is not None and fault.reset:
+            h.close_connection = True  # no status line at all: the client sees the peer hang up
+            return
+        if fault is not None and fault.stall:
+            time.sleep(fault.stall)
         try:
+            injected = HttpFault(fault.status, {"error": f"{self.label}: injected fault"}) if fault else None
+            if fault is not None and not fault.stall and not fault.answer_lost:
+                raise injected
             reply = self._dispatch(req)
+            if fault is not None and fault.answer_lost:
+                raise injected
         except HttpFault as fault:
             reply = Reply(fault.status, fault.body)
         except Exception as exc:  # a bug in the double: answer 500 and say so

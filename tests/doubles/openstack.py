@@ -80,6 +80,7 @@ class OpenStackDouble(JsonDouble):
         self.username, self.password, self.project = username, password, project
         self.project_id = uuid.uuid4().hex
         self.tokens: set[str] = set()
+        self.page_size: int | None = None  # servers per page of a server list (None: one page)
         f = self.fleet
         f.flavors = [dict(x) for x in FLAVORS]
         f.images = [{"id": str(uuid.uuid4()), "name": n} for n in IMAGES]
@@ -317,8 +318,19 @@ class OpenStackDouble(JsonDouble):
         vms = list(self.fleet.vms.values())
         if name:
             vms = [vm for vm in vms if re.search(name, vm.name)]
+        links = []
+        if self.page_size:  # Nova's paging: a next link until the last page
+            marker = req.arg("marker")
+            start = next((i + 1 for i, vm in enumerate(vms) if vm.id == marker), 0)
+            if len(vms) > start + self.page_size:
+                nxt = f"{self.url}{req.path}?marker={vms[start + self.page_size - 1].id}"
+                links = [{"rel": "next", "href": nxt}]
+            vms = vms[start : start + self.page_size]
         if req.path.endswith("/detail"):
-            return Reply(200, {"servers": [self._server_json(vm) for vm in vms]})
+            body: dict[str, Any] = {"servers": [self._server_json(vm) for vm in vms]}
+            if links:
+                body["servers_links"] = links
+            return Reply(200, body)
         return Reply(200, {"servers": [{"id": vm.id, "name": vm.name, "links": []} for vm in vms]})
 
     def _get_server(self, req: Request, sid: str) -> Reply:

@@ -20,11 +20,12 @@ rendering a broken configuration file.
     ``floor(n / 2) + 1``, the majority of an ensemble of ``n`` members (``--quorum`` of the Mesos
     masters). ``members`` is an integer > 0 or a non-empty list (its length counts).
 
-``vre_nfs_clients(clients)``
+``vre_nfs_clients(clients, variable='')``
     The list of NFS clients allowed to mount, checked and stripped of surrounding whitespace. Each is an
     IPv4/IPv6 address, a CIDR network (``10.0.0.0/24``, ``fd00::/64``, ``10.0.0.0/255.255.255.0``) or a
     host name. Wildcards (``*``, ``?``), world networks (``0.0.0.0/0``, ``::/0``), empty lists and
-    duplicates are refused: exports are restricted to the cluster's clients, never ``*``.
+    duplicates are refused: exports are restricted to the cluster's clients, never ``*``. A refusal
+    starts with ``variable``, when given (the inventory variable the list came from).
 
 ``vre_nfs_export_line(path, clients, options)``
     One line of the kernel server's ``/etc/exports``::
@@ -332,9 +333,15 @@ def _nfs_clients(filter_name: str, clients: Any) -> list[str]:
     return [text for text, _ in parsed]
 
 
-def vre_nfs_clients(clients: Sequence[str]) -> list[str]:
-    """Check the clients allowed to mount an export; return them stripped, in order."""
-    return _nfs_clients("vre_nfs_clients", clients)
+def vre_nfs_clients(clients: Sequence[str], variable: str = "") -> list[str]:
+    """Check the clients allowed to mount an export; return them stripped, in order. `variable`,
+    the inventory variable they came from, is named in the message."""
+    try:
+        return _nfs_clients("vre_nfs_clients", clients)
+    except AnsibleFilterError as exc:
+        if not variable:
+            raise
+        raise AnsibleFilterError(f"{variable}: {exc.message}") from None
 
 
 def _export_options(filter_name: str, options: Any) -> list[str]:

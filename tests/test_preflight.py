@@ -144,6 +144,7 @@ def test_valid_kubernetes_inventory_passes():
         ),
     ],
 )
+@pytest.mark.bad_input
 def test_invalid_inventory_fails(inventory, expected):
     rc, out = run_playbook(PREFLIGHT, inventory)
     assert rc != 0, out
@@ -154,6 +155,7 @@ def test_invalid_inventory_fails(inventory, expected):
     assert "TASK [Wait for every host to answer]" not in out
 
 
+@pytest.mark.bad_input
 def test_example_secrets_are_named_but_never_printed():
     # -vvv: even verbose output must not carry a secret value.
     rc, out = run_playbook(PREFLIGHT, "example_secrets.yml", "-vvv")
@@ -247,3 +249,140 @@ def test_nothing_runs_after_a_failed_preflight(tmp_path, inventory, failure):
         assert failure in error_lines(out), out
         assert markers == [], out
         assert "A later play that changes hosts" not in out
+
+
+# -- bad inputs refused by the roles' own rules and the raw-inventory checks, before any change ----
+
+
+def variant(tmp_path: Path, base: str, edit) -> str:
+    """A copy of fixture `base` changed by `edit(data)`, written under tmp_path."""
+    import yaml
+
+    data = yaml.safe_load((FIXTURES / base).read_text())
+    edit(data)
+    path = tmp_path / f"variant-{base}"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return str(path)
+
+
+def _children(data):
+    return data["all"]["children"]
+
+
+def _host_vars(data, group, host):
+    hosts = _children(data)[group]["hosts"]
+    hosts[host] = hosts.get(host) or {}
+    return hosts[host]
+
+
+def _set_all(**values):
+    return lambda data: data["all"]["vars"].update(values)
+
+
+def _lookalike_group(data):
+    _children(data)["mesos_master"] = _children(data).pop("mesos_masters")
+
+
+def _galaxy_host(**values):
+    def edit(data):
+        _children(data)["galaxy"] = {"hosts": {"c1": values or None}}
+
+    return edit
+
+
+def _upper_case_node(data):
+    nodes = _children(data)["kube_nodes"]["hosts"]
+    nodes["Node_1"] = nodes.pop("c1")
+
+
+def _uid_on_c2(data):
+    _host_vars(data, "nfs_clients", "c2")["vre_galaxy_uid"] = 1451
+
+
+BAD_INPUTS = {
+    "misspelt-variable": (
+        "valid.yml",
+        _set_all(galaxy_db_pasword="Strong-Pass-88"),
+        ["galaxy_db_pasword (did you mean galaxy_db_password?)"],
+        [],
+    ),
+    "group-that-looks-like-ours": (
+        "valid.yml",
+        _lookalike_group,
+        ["groups that look like the VRE's but are not: mesos_master (did you mean mesos_masters?)"],
+        [],
+    ),
+    "secret-with-template-delimiters": (
+        "valid.yml",
+        _set_all(registry_password="Rq{{7x%}Zp-Delim"),
+        ["registry_password (is not a valid template", "!unsafe"],
+        [],
+    ),
+    "secret-in-a-list-left-at-an-example": (
+        "valid.yml",
+        _set_all(docker_registry_users=[{"name": "vre-push", "password": "changeme"}]),
+        ["docker_registry_users[0].password (example value)"],
+        [],
+    ),
+    "argument-spec-type": (
+        "valid.yml",
+        _galaxy_host(galaxy_gunicorn_workers="many"),
+        ["role galaxy:", "galaxy_gunicorn_workers"],
+        ["--limit", "c1"],
+    ),
+    "nfs-export-open-to-everyone": (
+        "valid.yml",
+        _set_all(nfs_server_allowed_clients=["*"]),
+        ["nfs_server_allowed_clients: vre_nfs_clients: client '*' is a wildcard"],
+        [],
+    ),
+    "kubernetes-node-name": (
+        "kube_valid.yml",
+        _upper_case_node,
+        ['Kubernetes would register this node as "Node_1"', "lower-case DNS names"],
+        [],
+    ),
+    "uid-differs-outside-the-limit": (
+        "valid.yml",
+        _uid_on_c2,
+        ["vre_galaxy_uid must be the same on every host", "differs on: c2 (1451)"],
+        ["--limit", "c1"],
+    ),
+}
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize(("base", "edit", "expected", "args"), BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+def test_bad_input_is_refused_before_any_change(tmp_path, base, edit, expected, args):
+    inventory = variant(tmp_path, base, edit)
+    marker_dir = tmp_path / "markers"
+    marker_dir.mkdir()
+    wrapper = tmp_path / "site.yml"
+    wrapper.write_text(WRAPPER.format(preflight=PREFLIGHT, marker_dir=marker_dir))
+
+    rc, out = run_playbook(wrapper, inventory, "-vvv", *args)
+
+    assert rc != 0, out
+    errors = error_lines(out)
+    for text in expected:
+        assert text in errors, out
+    assert sorted(marker_dir.iterdir()) == [], "a later play ran"
+    assert "Traceback" not in out
+    for secret in ("Rq{{7x%}Zp-Delim", "7x%}Zp", "Strong-Pass-88"):
+        assert secret not in out, "a secret value was printed"
+
+
+def test_an_empty_secret_the_role_generates_is_accepted(tmp_path):
+    """galaxy_db_password: "" means "generate one" in the role; preflight agrees."""
+    inventory = variant(tmp_path, "valid.yml", _galaxy_host(galaxy_db_password=""))
+    rc, out = run_playbook(PREFLIGHT, inventory, "--limit", "c1")
+    assert rc == 0, out
+
+
+def test_a_vault_style_indirection_is_followed_and_checked(tmp_path):
+    def edit(data):
+        data["all"]["vars"].update(vault_registry="changeme", registry_password="{{ vault_registry }}")
+
+    rc, out = run_playbook(PREFLIGHT, variant(tmp_path, "valid.yml", edit))
+    assert rc != 0, out
+    assert "registry_password (example value)" in error_lines(out), out

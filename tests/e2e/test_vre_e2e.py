@@ -5,6 +5,7 @@ brought up yourself is left alone), then proves what a researcher and an operato
   - the run ends with the Galaxy URL, where the admin credentials are and one health line per
     service, and a second run reports changed=0 on every host;
   - a real Kubernetes cluster from the offline mirror: both nodes Ready;
+  - the registry's rights: the workers' pull account reads and is refused a push (skopeo);
   - a Galaxy job whose tool container comes from the private registry: upload through the API, run
     `vre_line_count` on the `k8s` destination, as a Kubernetes Job whose pod runs on the worker (the
     image removed from the worker first, so the kubelet pulls it from the registry with the
@@ -263,6 +264,43 @@ def test_job_runs_as_a_pod_in_a_tool_container_from_the_private_registry(gi, tmp
     url = f"nfs://{_address(GALAXY)}{path}?version=3&uid={GALAXY_UID}&gid={GALAXY_UID}"
     assert _exec(SLAVE, "nfs-cat", url).strip() == "3"
     gi.histories.delete_history(history["id"], purge=True)
+
+
+def _skopeo(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", "exec", GALAXY, "skopeo", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_registry_pull_account_reads_and_cannot_overwrite_a_tool_image(cold_up):
+    """The workers' pull account, which every worker holds, reads the tool image and is refused a
+    push over it; the push account writes. Checked with skopeo (Debian's; used nowhere else in the
+    project), installed on the Galaxy host for this test, with the cluster's own accounts."""
+    secrets = yaml.safe_load((ROOT / ".vre" / f"{CLUSTER}-secrets.yml").read_text())
+    pull = f"vre-pull:{secrets['vre_registry_pull_password']}"
+    push = f"vre-push:{secrets['vre_registry_push_password']}"
+    registry = f"{_address(REGISTRY)}:5000"
+    certs = f"/etc/docker/certs.d/{registry}"
+    ref = f"docker://{registry}/{IMAGE}"
+    _exec(GALAXY, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q", "skopeo")
+
+    anonymous = _skopeo("inspect", "--no-creds", "--cert-dir", certs, ref)
+    assert anonymous.returncode != 0 and "unauthorized" in anonymous.stderr.lower(), anonymous.stderr
+    seen = _skopeo("inspect", "--creds", pull, "--cert-dir", certs, ref)
+    assert seen.returncode == 0, seen.stderr
+    digest = json.loads(seen.stdout)["Digest"]
+
+    copy = ["copy", "--src-cert-dir", certs, "--dest-cert-dir", certs]
+    overwrite = _skopeo(*copy, "--src-creds", pull, "--dest-creds", pull, ref, ref)
+    assert overwrite.returncode != 0 and "denied" in overwrite.stderr.lower(), overwrite.stderr
+    assert (
+        json.loads(_skopeo("inspect", "--creds", pull, "--cert-dir", certs, ref).stdout)["Digest"] == digest
+    )
+
+    target = f"docker://{registry}/vre/e2e-copy-{uuid.uuid4().hex[:8]}:1"
+    written = _skopeo(*copy, "--src-creds", push, "--dest-creds", push, ref, target)
+    assert written.returncode == 0, written.stderr
+    assert _skopeo("inspect", "--creds", pull, "--cert-dir", certs, target).returncode == 0
 
 
 def _only_nfs_export_changed(out: str, new_host: str | None) -> None:

@@ -56,6 +56,7 @@ def registry(server):
         "push_user": "vre-ci",
         "push_password": users["vre-ci"],
         "pull_user": "vre-pull",
+        "pull_password": users["vre-pull"],
     }
 
 
@@ -110,9 +111,10 @@ def test_registry_runs_as_the_docker_registry_user(server):
     assert users and set(users) == {"docker-registry"}
 
 
-def test_secrets_are_readable_by_the_registry_only(server):
+def test_secrets_are_readable_by_their_readers_only(server):
+    # nginx's workers (www-data) check the credentials; the registry behind it does not read them.
     htpasswd = server.file("/etc/docker/registry/htpasswd")
-    assert (htpasswd.user, htpasswd.group, htpasswd.mode) == ("root", "docker-registry", 0o640)
+    assert (htpasswd.user, htpasswd.group, htpasswd.mode) == ("root", "www-data", 0o640)
     for line in htpasswd.content_string.splitlines():
         assert line.split(":", 1)[1].startswith("$2"), "htpasswd must hold bcrypt hashes only"
     assert server.file("/etc/docker/registry/tls/ca.key").mode == 0o600
@@ -279,3 +281,84 @@ def test_garbage_collection_removes_the_blobs_of_a_deleted_image(
             break
         time.sleep(1)
     assert pull.rc == 0, f"a tagged image was lost by garbage collection: {pull.stderr}"
+
+
+# -- rights: the pull account reads, only the push account writes (skopeo, used nowhere else) ----
+
+
+def test_the_registry_process_listens_on_loopback_only(server):
+    listening = server.check_output("ss -Hltnp")
+    registry = [line for line in listening.splitlines() if '"docker-registry"' in line]
+    assert registry and all(line.split()[3] == "127.0.0.1:5002" for line in registry), listening
+    front = [line for line in listening.splitlines() if ":5000 " in line]
+    assert front and all('"nginx"' in line for line in front), listening
+
+
+def _skopeo(h, *args):
+    return h.run("skopeo " + _q(*args))
+
+
+def _cert_dir(registry):
+    return f"/etc/docker/certs.d/{registry['address']}"
+
+
+def test_skopeo_anonymous_requests_are_refused(worker_a, registry, pushed):
+    ref = f"docker://{pushed[0]}"
+    inspect = _skopeo(worker_a, "inspect", "--no-creds", "--cert-dir", _cert_dir(registry), ref)
+    assert inspect.rc != 0 and "unauthorized" in inspect.stderr.lower(), inspect.stderr
+
+
+def test_skopeo_pull_account_reads_and_is_refused_writes(worker_a, registry, pushed):
+    creds = f"{registry['pull_user']}:{registry['pull_password']}"
+    certs = _cert_dir(registry)
+    ref = f"docker://{pushed[0]}"
+    inspect = _skopeo(worker_a, "inspect", "--creds", creds, "--cert-dir", certs, ref)
+    assert inspect.rc == 0, inspect.stderr
+    digest = json.loads(inspect.stdout)["Digest"]
+
+    # Overwriting the very tag Galaxy runs, and pushing a new one: both refused.
+    for target in (pushed[0], f"{registry['address']}/vre/evil-{uuid.uuid4().hex[:8]}:1"):
+        copy = _skopeo(
+            worker_a,
+            "copy",
+            "--src-creds",
+            creds,
+            "--dest-creds",
+            creds,
+            "--src-cert-dir",
+            certs,
+            "--dest-cert-dir",
+            certs,
+            ref,
+            f"docker://{target}",
+        )
+        assert copy.rc != 0, f"the pull account pushed {target}"
+        assert "denied" in copy.stderr.lower(), copy.stderr
+    delete = _skopeo(worker_a, "delete", "--creds", creds, "--cert-dir", certs, ref)
+    assert delete.rc != 0 and "denied" in delete.stderr.lower(), delete.stderr
+    again = _skopeo(worker_a, "inspect", "--creds", creds, "--cert-dir", certs, ref)
+    assert again.rc == 0 and json.loads(again.stdout)["Digest"] == digest, "the image was changed"
+
+
+def test_skopeo_push_account_writes(worker_a, registry, pushed):
+    push = f"{registry['push_user']}:{registry['push_password']}"
+    pull = f"{registry['pull_user']}:{registry['pull_password']}"
+    certs = _cert_dir(registry)
+    target = f"{registry['address']}/vre/copied-{uuid.uuid4().hex[:8]}:1"
+    copy = _skopeo(
+        worker_a,
+        "copy",
+        "--src-creds",
+        push,
+        "--dest-creds",
+        push,
+        "--src-cert-dir",
+        certs,
+        "--dest-cert-dir",
+        certs,
+        f"docker://{pushed[0]}",
+        f"docker://{target}",
+    )
+    assert copy.rc == 0, copy.stderr
+    seen = _skopeo(worker_a, "inspect", "--creds", pull, "--cert-dir", certs, f"docker://{target}")
+    assert seen.rc == 0, seen.stderr

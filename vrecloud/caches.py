@@ -242,14 +242,21 @@ def fetched(apt_log: Path | None = None, pip_log: Path | None = None) -> dict[st
     pip_log = pip_log or PIP_DIR / "devpi-server.log"
     debs_up: Counter[str] = Counter()
     debs_served: dict[str, Counter[str]] = {}
+    # A download apt-cacher-ng restarts before it serves the file (the upstream connection dropped
+    # mid-transfer) logs one `I` line per attempt: that is one fetch. A fetch of a file that was
+    # already served once is a second one.
+    pending: set[str] = set()
     if apt_log.exists():
         for line in apt_log.read_text(errors="replace").splitlines():
             m = _ACNG_LINE.match(line)
             if not m or not m["path"].endswith(".deb"):
                 continue
             if m["kind"] == "I":
-                debs_up[m["path"]] += 1
+                if m["path"] not in pending:
+                    debs_up[m["path"]] += 1
+                    pending.add(m["path"])
             else:
+                pending.discard(m["path"])
                 debs_served.setdefault(m["client"], Counter())[m["path"]] += 1
     wheels_up: Counter[str] = Counter()
     wheels_served: Counter[str] = Counter()

@@ -39,6 +39,22 @@ def test_fetched_counts_upstream_fetches_and_serves_per_file(tmp_path):
     assert got["files_served"] == {"six-1.16.0-py2.py3-none-any.whl": 2}
 
 
+def test_a_restarted_download_is_one_fetch_and_a_fetch_after_serving_is_another(tmp_path):
+    deb = "deb.debian.org/debian/pool/main/f/fontconfig/fontconfig-config_2.14.1-4_amd64.deb"
+    apt = tmp_path / "apt.log"
+    apt.write_text(
+        # Seen on a fresh machine: the first transfer broke after 12 kB, apt-cacher-ng started
+        # over, then served the file once.
+        f"1796221640|I|12271|172.28.0.5|{deb}\n"
+        f"1796221640|I|315130|172.28.0.5|{deb}\n"
+        f"1796221640|O|315117|172.28.0.5|{deb}\n"
+    )
+    assert caches.fetched(apt, tmp_path / "none.log")["debs_fetched"] == {deb: 1}
+    with apt.open("a") as log:  # fetched again after it was served: the cache did not hold it
+        log.write(f"1796221700|I|315130|172.28.0.6|{deb}\n1796221700|O|315117|172.28.0.6|{deb}\n")
+    assert caches.fetched(apt, tmp_path / "none.log")["debs_fetched"] == {deb: 2}
+
+
 def test_fetched_without_logs_is_empty(tmp_path):
     got = caches.fetched(tmp_path / "none.log", tmp_path / "none2.log")
     assert got == {"debs_fetched": {}, "debs_served": {}, "files_fetched": {}, "files_served": {}}

@@ -124,11 +124,6 @@ def test_valid_kubernetes_inventory_passes():
             id="kube-control-planes-without-endpoint",
         ),
         pytest.param(
-            "galaxy_pithos.yml",
-            ["Host c1: galaxy_object_store uses the pithos backend", "kamaki", "Use type boto3"],
-            id="galaxy-pithos-object-store",
-        ),
-        pytest.param(
             "uid_differs.yml",
             [
                 "vre_galaxy_uid must be the same on every host",
@@ -340,6 +335,48 @@ BAD_INPUTS = {
         "kube_valid.yml",
         _upper_case_node,
         ['Kubernetes would register this node as "Node_1"', "lower-case DNS names"],
+        [],
+    ),
+    # The galaxy role's own object-store rule, at any depth of the tree (the preflight used to
+    # keep a copy of it that looked one level down).
+    "galaxy-pithos-object-store": (
+        "galaxy_pithos.yml",
+        lambda data: None,
+        [
+            "galaxy_object_store.backends[1]: galaxy_object_store uses the pithos backend",
+            "kamaki",
+            "Use type boto3",
+        ],
+        [],
+    ),
+    "galaxy-pithos-two-levels-down": (
+        "valid.yml",
+        _galaxy_host(
+            galaxy_object_store={
+                "type": "distributed",
+                "backends": [
+                    {"id": "files", "type": "disk", "files_dir": "/srv/vre/galaxy/objects"},
+                    {
+                        "id": "tiers",
+                        "type": "hierarchical",
+                        "backends": [{"id": "pithos", "type": "pithos", "container": "galaxy"}],
+                    },
+                ],
+            }
+        ),
+        ["uses the pithos backend", "kamaki"],
+        ["--limit", "c1"],
+    ),
+    "galaxy-relative-path": (
+        "valid.yml",
+        _galaxy_host(galaxy_data_dir="var/lib/galaxy"),
+        ["var/lib/galaxy must be an absolute path"],
+        ["--limit", "c1"],
+    ),
+    "kubernetes-install-source-shape": (
+        "kube_valid.yml",
+        _set_all(kubernetes_install_binaries=True, kubernetes_install_source={"type": "binaries"}),
+        ["kubernetes_install_source on", "is malformed"],
         [],
     ),
     "uid-differs-outside-the-limit": (

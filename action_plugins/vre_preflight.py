@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,10 @@ from ansible.plugins.action import ActionBase
 from ansible.template import trust_as_template
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # ansible-playbook does not put the project on the path
+    sys.path.insert(0, str(ROOT))
+from vrecloud.spec import KNOWN_GROUPS  # noqa: E402
+
 ROLES = ROOT / "roles"
 
 # Variables whose value is a secret, and keys of the items of list variables that hold one
@@ -56,7 +61,7 @@ EXAMPLE_VALUES = {
 }
 DELIMITERS = ("{{", "{%", "{#")
 
-# The prefixes of the VRE's variables, and the groups site.yaml deploys to.
+# The prefixes of the VRE's variables.
 PREFIXES = (
     "vre_",
     "common_",
@@ -71,18 +76,8 @@ PREFIXES = (
     "kubernetes_",
     "tool_images_",
 )
-GROUPS = {
-    "nfs_server",
-    "nfs_clients",
-    "zookeeper",
-    "mesos_masters",
-    "mesos_slaves",
-    "chronos",
-    "galaxy",
-    "registry",
-    "kube_control_plane",
-    "kube_nodes",
-}
+# The groups site.yaml deploys to: the cluster spec's list (vrecloud/spec.py), one list for both.
+GROUPS = frozenset(KNOWN_GROUPS)
 NAME_TOKEN = re.compile(r"\b((?:" + "|".join(PREFIXES) + r")[a-z0-9_]*[a-z0-9])\b")
 
 

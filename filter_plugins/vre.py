@@ -453,6 +453,14 @@ def vre_host_addresses(hostnames: Sequence[str], hostvars: Mapping[str, Any]) ->
                 name,
                 f"host {host}: {source} must be an address or host name, got {_describe(address)}",
             )
+        try:
+            _parse_host(name, source, address)
+        except AnsibleFilterError:
+            raise _fail(
+                name,
+                f"host {host}: {source} is {address.strip()!r}, not a valid IPv4/IPv6 address or host name "
+                "(IPv4 as a.b.c.d, each part 0-255): fix it in the inventory",
+            ) from None
         addresses.append(address.strip())
     return addresses
 

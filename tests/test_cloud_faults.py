@@ -240,3 +240,47 @@ def test_without_a_network_the_only_internal_one_is_taken_or_the_choice_is_refus
         assert "name the one for the cluster in 'network'" in proc.stderr
         assert other["id"] in proc.stderr and h.double.private_net["id"] in proc.stderr
         assert h.fleet.created_count == made
+
+
+FLOATING_IPS = r"/floatingips$"
+
+
+@pytest.mark.fault_case
+def test_a_floating_ip_whose_answer_is_lost_is_not_leaked(cloud, cluster):
+    """The cloud reserved the floating IP but the gateway answered 504. OpenStack's carry the
+    cluster's description: the next run finds it. Cyclades' carry nothing to find them by, so the
+    same run takes the one free address that appeared in the pool. Either way one address is
+    attached, and destroy releases it: nothing is left reserved and unattached."""
+    spec = cloud.write_spec(cluster, {"galaxy": {"count": 1, "public_ip": True}})
+    lost = cloud.double.inject("POST", FLOATING_IPS, status=504, answer_lost=True, times=1)
+    result = provision(cloud, spec)
+    assert lost.fired == 1
+    if cloud.name == "openstack":
+        (why,) = result.failed.values()
+        assert "may or may not have been carried out" in why
+        result = provision(cloud, spec)
+    assert result.failed == {}
+    fips = list(cloud.fleet.floating_ips.values())
+    assert len(fips) == 1 and fips[0]["port_id"], f"one floating IP, attached: {fips}"
+    assert cloud.cli("destroy", "--yes", "--poll", "0.05", spec=spec).returncode == 0
+    assert cloud.fleet.floating_ips == {}, "destroy released every floating IP the run reserved"
+
+
+@pytest.mark.fault_case
+def test_okeanos_does_not_guess_between_two_new_floating_ips(tmp_path, cluster, monkeypatch):
+    """Another client reserved one at the same moment: which is ours is not guessed."""
+    with CloudHarness("okeanos", tmp_path, boot_latency=0.1) as h:
+        spec = h.write_spec(cluster, {"galaxy": {"count": 1, "public_ip": True}})
+        allocate = h.fleet.allocate_ip
+
+        def two_at_once(*args, **kwargs):
+            allocate(*args, **kwargs)  # the other client's
+            return allocate(*args, **kwargs)
+
+        monkeypatch.setattr(h.fleet, "allocate_ip", two_at_once)
+        h.double.inject("POST", FLOATING_IPS, status=504, answer_lost=True, times=1)
+        result = provision(h, spec)
+        (why,) = result.failed.values()
+        assert "Several free floating IPs appeared meanwhile" in why
+        for fip in h.fleet.floating_ips.values():
+            assert fip["address"] in why and fip["id"] in why

@@ -290,6 +290,19 @@ def _upper_case_node(data):
     nodes["Node_1"] = nodes.pop("c1")
 
 
+def _with_registry(**values):
+    """valid.yml with a registry (n1) and a Galaxy host (c1) that builds the tool images."""
+
+    def edit(data):
+        _children(data)["registry"] = {"hosts": {"n1": None}}
+        _children(data)["galaxy"] = {"hosts": {"c1": None}}
+        data["all"]["vars"].update(
+            vre_registry_pull_password="Pull-Pass-5150", vre_registry_push_password="Push-Pass-6160", **values
+        )
+
+    return edit
+
+
 def _uid_on_c2(data):
     _host_vars(data, "nfs_clients", "c2")["vre_galaxy_uid"] = 1451
 
@@ -379,6 +392,32 @@ BAD_INPUTS = {
         ["kubernetes_install_source on", "is malformed"],
         [],
     ),
+    "host-address-typo": (
+        "valid.yml",
+        lambda data: _host_vars(data, "nfs_clients", "c1").update(vre_private_address="192.0.2.300"),
+        ["host c1: vre_private_address is '192.0.2.300', not a valid IPv4/IPv6 address"],
+        [],
+    ),
+    "docker-engine-mirror-without-scheme": (
+        "valid.yml",
+        lambda data: _host_vars(data, "mesos_slaves", "c2").update(
+            docker_engine_registry_mirrors=["mirror.example.org"]
+        ),
+        ["docker_engine_registry_mirrors URLs must start with https://"],
+        [],
+    ),
+    "tool-image-name": (
+        "valid.yml",
+        _with_registry(tool_images_list=[{"name": "VRE/BusyBox", "tag": "1.36", "context": "files/busybox"}]),
+        ["tool_images_list on c1:", "lower-case repository `name`"],
+        [],
+    ),
+    "kubernetes-namespace": (
+        "kube_valid.yml",
+        _set_all(galaxy_kubernetes_namespace="Galaxy_Jobs"),
+        ["galaxy_kubernetes_namespace (Galaxy_Jobs)", "must be DNS labels"],
+        [],
+    ),
     "uid-differs-outside-the-limit": (
         "valid.yml",
         _uid_on_c2,
@@ -405,7 +444,7 @@ def test_bad_input_is_refused_before_any_change(tmp_path, base, edit, expected, 
         assert text in errors, out
     assert sorted(marker_dir.iterdir()) == [], "a later play ran"
     assert "Traceback" not in out
-    for secret in ("Rq{{7x%}Zp-Delim", "7x%}Zp", "Strong-Pass-88"):
+    for secret in ("Rq{{7x%}Zp-Delim", "7x%}Zp", "Strong-Pass-88", "Pull-Pass-5150", "Push-Pass-6160"):
         assert secret not in out, "a secret value was printed"
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from vrecloud.apicall import ApiCaller, Transient
+from vrecloud.apicall import ApiCaller, CloudApiError, Transient
 from vrecloud.provision import (
     TAG_FLOATING_IP,
     Flavor,
@@ -250,7 +250,7 @@ class OkeanosProvider:
         if fip is None:
             if not self._public_net:
                 raise ProvisionError("no floating IP pool resolved: set 'public_network' in the spec")
-            fip = self._call(c.create_floating_ip, self._public_net, creates=True)
+            fip = self._reserve_floating_ip(set(fips))
             # Record it at once so destroy can release it even if the next step fails.
             server.metadata[TAG_FLOATING_IP] = str(fip["id"])
             self._call(c.update_metadata, server.id, {TAG_FLOATING_IP: str(fip["id"])})
@@ -263,6 +263,39 @@ class OkeanosProvider:
                 creates=True,
             )
         return str(fip["floating_ip_address"])
+
+    def _reserve_floating_ip(self, known: set[str]) -> dict[str, Any]:
+        """Reserve a floating IP. Cyclades' floating IPs carry no name or tag, so when the answer
+        to the reservation is lost (a 504 after the cloud acted), the one that appeared meanwhile,
+        free and in the pool, is taken as this reservation instead of leaking it: a re-run could
+        not tell it from the tenant's others. Two or more such (another client reserving at the
+        same moment) are not guessed between: the error lists them."""
+        try:
+            return self._call(self.client.create_floating_ip, self._public_net, creates=True)
+        except CloudApiError as exc:
+            try:
+                after = self._call(self.client.floating_ips)
+            except ProvisionError:
+                raise exc from None
+            new = [
+                f
+                for f in after
+                if str(f["id"]) not in known
+                and not f.get("instance_id")
+                and not f.get("port_id")
+                and str(f.get("floating_network_id")) == str(self._public_net)
+            ]
+            if len(new) == 1:
+                address = new[0]["floating_ip_address"]
+                log(f"{exc.brief}; the reservation was made: floating IP {address} appeared")
+                return new[0]
+            if not new:
+                raise  # not made: the re-run reserves one
+            listed = ", ".join(f"{f['floating_ip_address']} (id {f['id']})" for f in new)
+            raise ProvisionError(
+                f"{exc} Several free floating IPs appeared meanwhile ({listed}): one may be this "
+                "run's; release the ones nothing uses (kamaki ip release ID, or the web UI)"
+            ) from exc
 
     def release(self, cluster: str, servers: Sequence[Server]) -> list[str]:
         recorded = {

@@ -301,6 +301,10 @@ HOSTVARS = {
     "none": {"inventory_hostname": "none"},
     "no_route": {"ansible_default_ipv4": {}},
     "bad_address": {"vre_private_address": ["10.0.0.5"]},
+    "typo_address": {"vre_private_address": "192.0.2.300"},
+    "port_address": {"vre_private_address": "192.0.2.3:22"},
+    "name_address": {"vre_private_address": "vre-galaxy.example.org"},
+    "v6_address": {"vre_private_address": "fd00::5"},
 }
 
 
@@ -311,6 +315,11 @@ def test_host_addresses_prefer_private_address_then_facts_in_order():
 
 def test_host_addresses_of_no_hosts_is_empty():
     assert F["vre_host_addresses"]([], HOSTVARS) == []
+
+
+def test_host_addresses_take_host_names_and_ipv6():
+    hosts = ["name_address", "v6_address"]
+    assert F["vre_host_addresses"](hosts, HOSTVARS) == ["vre-galaxy.example.org", "fd00::5"]
 
 
 class _LazyHostVars(Mapping):
@@ -354,6 +363,8 @@ def test_host_addresses_fall_back_to_facts_when_private_address_is_undefined():
         (["facts"], None, "'hostvars' must be the hostvars mapping"),
         (["facts"], ["facts"], "'hostvars' must be the hostvars mapping"),
         (["bad_address"], HOSTVARS, "host bad_address: vre_private_address must be an address"),
+        (["typo_address"], HOSTVARS, "host typo_address: vre_private_address is '192.0.2.300', not a valid"),
+        (["port_address"], HOSTVARS, "host port_address: vre_private_address is '192.0.2.3:22', not a valid"),
     ],
 )
 def test_host_addresses_bad_input_is_refused(hosts, hostvars, fragment):

@@ -418,6 +418,12 @@ BAD_INPUTS = {
         ["galaxy_kubernetes_namespace (Galaxy_Jobs)", "must be DNS labels"],
         [],
     ),
+    "port-out-of-range": (
+        "valid.yml",
+        _set_all(zookeeper_client_port=70000),
+        ["zookeeper_client_port, zookeeper_quorum_port and", "must be three different ports (got 70000"],
+        [],
+    ),
     "uid-differs-outside-the-limit": (
         "valid.yml",
         _uid_on_c2,

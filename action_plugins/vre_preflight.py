@@ -43,7 +43,7 @@ ROLES = ROOT / "roles"
 
 # Variables whose value is a secret, and keys of the items of list variables that hold one
 # (docker_registry_users: [{name, password}]).
-SECRET_NAME = re.compile(r"(_password|_secret|_token|_api_key)$")
+SECRET_NAME = re.compile(r"(_password|_secret|_token|_api_key|_munge_key)$")
 SECRET_KEY = re.compile(r"(^|_)(password|secret|token|api_key)$")
 # Compared trimmed and lower-cased; anything containing changeme, made only of x's, or wrapped in
 # <...> is an example value too.
@@ -75,6 +75,7 @@ PREFIXES = (
     "kube_",
     "kubernetes_",
     "tool_images_",
+    "slurm_",
 )
 # The groups site.yaml deploys to: the cluster spec's list (vrecloud/spec.py), one list for both.
 GROUPS = frozenset(KNOWN_GROUPS)
@@ -136,9 +137,15 @@ def known_names() -> frozenset[str]:
 
 
 def empty_means_generated(name: str) -> bool:
-    """A secret whose role default is "": the role generates it, or refuses in its own rules when
-    it cannot (galaxy_db_password with an unmanaged server, say)."""
-    return any(defaults.get(name) == "" for defaults in role_defaults().values())
+    """A secret whose role default is "", or that a role default passes on with default('')
+    (slurm_common_munge_key: "{{ slurm_munge_key | default('') }}"): the role generates it, or
+    refuses in its own rules when it cannot (galaxy_db_password with an unmanaged server, say)."""
+    passthrough = re.compile(r"\{\{\s*" + re.escape(name) + r"\s*\|\s*default\((''|\"\")\)\s*\}\}")
+    return any(
+        defaults.get(name) == ""
+        or any(isinstance(v, str) and passthrough.fullmatch(v.strip()) for v in defaults.values())
+        for defaults in role_defaults().values()
+    )
 
 
 def resolve(pattern: str, groups: dict[str, list[str]]) -> list[str]:

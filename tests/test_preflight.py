@@ -303,6 +303,18 @@ def _with_registry(**values):
     return edit
 
 
+def _slurm(controllers, workers, **values):
+    """valid.yml with Slurm groups (and any cluster-wide values)."""
+
+    def edit(data):
+        if controllers:
+            _children(data)["slurm_controller"] = {"hosts": dict.fromkeys(controllers)}
+        _children(data)["slurm_workers"] = {"hosts": dict.fromkeys(workers)}
+        data["all"]["vars"].update(values)
+
+    return edit
+
+
 def _uid_on_c2(data):
     _host_vars(data, "nfs_clients", "c2")["vre_galaxy_uid"] = 1451
 
@@ -424,6 +436,36 @@ BAD_INPUTS = {
         ["zookeeper_client_port, zookeeper_quorum_port and", "must be three different ports (got 70000"],
         [],
     ),
+    "slurm-two-controllers": (
+        "valid.yml",
+        _slurm(["c1", "n1"], ["c2"]),
+        ["group slurm_controller has 2 hosts (c1, n1)", "put exactly one host in group slurm_controller"],
+        [],
+    ),
+    "slurm-workers-without-controller": (
+        "valid.yml",
+        _slurm([], ["c2"]),
+        ["group slurm_controller has 0 hosts (none)"],
+        [],
+    ),
+    "slurm-worker-without-the-share": (
+        "valid.yml",
+        _slurm(["c1"], ["n1-worker"]),
+        ["Slurm worker n1-worker is in neither nfs_clients nor nfs_server"],
+        [],
+    ),
+    "slurm-munge-key-too-short": (
+        "valid.yml",
+        _slurm(["c1"], ["c2"], slurm_munge_key="Short-Munge-4477"),
+        ["slurm_munge_key on", "is not a usable munge key", "at least 32 characters"],
+        [],
+    ),
+    "slurm-munge-key-left-at-an-example": (
+        "valid.yml",
+        _slurm(["c1"], ["c2"], slurm_munge_key="changeme"),
+        ["slurm_munge_key (example value)"],
+        [],
+    ),
     "uid-differs-outside-the-limit": (
         "valid.yml",
         _uid_on_c2,
@@ -450,7 +492,14 @@ def test_bad_input_is_refused_before_any_change(tmp_path, base, edit, expected, 
         assert text in errors, out
     assert sorted(marker_dir.iterdir()) == [], "a later play ran"
     assert "Traceback" not in out
-    for secret in ("Rq{{7x%}Zp-Delim", "7x%}Zp", "Strong-Pass-88", "Pull-Pass-5150", "Push-Pass-6160"):
+    for secret in (
+        "Rq{{7x%}Zp-Delim",
+        "7x%}Zp",
+        "Strong-Pass-88",
+        "Pull-Pass-5150",
+        "Push-Pass-6160",
+        "Short-Munge-4477",
+    ):
         assert secret not in out, "a secret value was printed"
 
 

@@ -50,6 +50,8 @@ KNOWN_GROUPS = (
     "registry",
     "kube_control_plane",
     "kube_nodes",
+    "slurm_controller",
+    "slurm_workers",
 )
 PROVIDERS = ("local", "openstack", "okeanos")
 CLOUD_PROVIDERS = ("openstack", "okeanos")

@@ -137,15 +137,11 @@ def known_names() -> frozenset[str]:
 
 
 def empty_means_generated(name: str) -> bool:
-    """A secret whose role default is "", or that a role default passes on with default('')
-    (slurm_common_munge_key: "{{ slurm_munge_key | default('') }}"): the role generates it, or
-    refuses in its own rules when it cannot (galaxy_db_password with an unmanaged server, say)."""
-    passthrough = re.compile(r"\{\{\s*" + re.escape(name) + r"\s*\|\s*default\((''|\"\")\)\s*\}\}")
-    return any(
-        defaults.get(name) == ""
-        or any(isinstance(v, str) and passthrough.fullmatch(v.strip()) for v in defaults.values())
-        for defaults in role_defaults().values()
-    )
+    """A secret whose role default is "": the role generates it, or refuses in its own rules when
+    it cannot (galaxy_db_password with an unmanaged server, say). A cluster-wide secret that role
+    defaults only pass on (vre_registry_pull_password, slurm_munge_key) is left unset, not empty,
+    when there is none."""
+    return any(defaults.get(name) == "" for defaults in role_defaults().values())
 
 
 def resolve(pattern: str, groups: dict[str, list[str]]) -> list[str]:

@@ -117,6 +117,51 @@ def _all_destinations() -> dict[str, Any]:
     )
 
 
+SLURM_DEST = {
+    "id": "slurm",
+    "runner": "slurm",
+    "params": {"docker_enabled": True, "job_partition": "main", "job_time": "01:00:00"},
+}
+
+# Galaxy's own CLI machinery, as ShellJobRunner uses it: the destination's params split into the
+# shell and job plugins' settings, the job plugin's sbatch header and commands.
+_CLI_PROBE = """
+import json, sys
+from galaxy.jobs.runners.util.cli import CliInterface, split_params
+params = json.loads(sys.argv[1])
+shell_params, job_params = split_params(params)
+shell, job = CliInterface().get_plugins(shell_params, job_params)
+print(json.dumps({
+    "shell": type(shell).__name__,
+    "job": type(job).__name__,
+    "headers": job.job_script_kwargs("out", "err", "g1")["headers"],
+    "submit": job.submit("job.sh"),
+    "status": job.get_single_status("42"),
+    "run": shell.execute("echo submitted").stdout.strip(),
+}))
+"""
+
+
+def test_slurm_destination_loads_and_submits_with_sbatch(tmp_path):
+    conf = gc.galaxy_job_conf([{"id": "local", "runner": "local"}, SLURM_DEST], "local", [], {}, UID, GID)
+    report = _load(tmp_path, job_conf=conf)["job_conf"]
+    assert report["ok"], report.get("trace")
+    assert report["runners"]["slurm"]["class"] == "galaxy.jobs.runners.cli.ShellJobRunner"
+    params = report["destinations"]["slurm"]["params"]
+    assert params["shell_plugin"] == "LocalShell" and params["job_plugin"] == "Slurm"
+    proc = subprocess.run(
+        [str(_python()), "-c", _CLI_PROBE, json.dumps(params)], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cli = json.loads(proc.stdout)
+    assert (cli["shell"], cli["job"]) == ("LocalShell", "Slurm")
+    assert "#SBATCH -p main" in cli["headers"] and "#SBATCH -t 01:00:00" in cli["headers"]
+    assert cli["submit"] == "sbatch job.sh"
+    assert cli["status"] == "squeue -a -o '%A %t' -j 42"
+    assert cli["run"] == "submitted", "LocalShell runs the commands on the Galaxy host itself"
+    assert gc.galaxy_job_runner_packages([SLURM_DEST]) == []
+
+
 def test_kubernetes_runner_uses_the_service_account_only_when_asked(tmp_path):
     conf = gc.galaxy_job_conf(
         [{"id": "k8s", "runner": "kubernetes"}],
@@ -276,7 +321,14 @@ def test_chronos_destination_reaches_the_chronos_api_double(tmp_path, galaxy_dri
     ("destinations", "default", "tools", "runners", "message"),
     [
         ([], "local", [], {}, "galaxy_job_destinations is empty"),
-        ([{"id": "x", "runner": "slurm"}], "x", [], {}, "runner 'slurm'"),
+        ([{"id": "x", "runner": "pbs"}], "x", [], {}, "runner 'pbs'"),
+        (
+            [{"id": "s", "runner": "slurm", "params": {"job_plugin": "Torque"}}],
+            "s",
+            [],
+            {},
+            "leave job_plugin and shell_plugin out",
+        ),
         ([{"id": "local", "runner": "local"}], "nowhere", [], {}, "galaxy_job_default_destination"),
         ([{"id": "local", "runner": "local"}], "local", [{"id": "cat1", "destination": "k8s"}], {}, "cat1"),
         ([CHRONOS_DEST], "chronos", [], {"chronos": {"owner": "o"}}, "needs host"),

@@ -27,6 +27,9 @@ RUNNER_LOADERS = {
     "local": "galaxy.jobs.runners.local:LocalJobRunner",
     "chronos": "galaxy.jobs.runners.chronos:ChronosJobRunner",
     "kubernetes": "galaxy.jobs.runners.kubernetes:KubernetesJobRunner",
+    # Galaxy's CLI runner with its Slurm job plugin: sbatch, squeue and scancel on this host (a
+    # Slurm submit host), no DRMAA library.
+    "slurm": "galaxy.jobs.runners.cli:ShellJobRunner",
 }
 
 # Python packages each runner imports, installed into Galaxy's venv only when a destination uses it.
@@ -34,6 +37,7 @@ RUNNER_PACKAGES = {
     "local": [],
     "chronos": ["chronos-python"],
     "kubernetes": ["pykube-ng"],
+    "slurm": [],
 }
 
 # Destination parameters of the OpenMinTeD Chronos runner (D8.2 Annex B) and their checks.
@@ -211,6 +215,15 @@ def galaxy_job_conf(  # noqa: PLR0917 - a Jinja filter: its arguments come posit
                             f"galaxy_job_destinations `{dest['id']}` volume {volume!r} must be "
                             "hostPath:containerPath:mode (mode RO or RW)."
                         )
+        if runner == "slurm":
+            # The commands run on the Galaxy host itself; a job_* parameter is an sbatch option
+            # (job_partition, job_time, job_ncpus).
+            params = {"shell_plugin": "LocalShell", "job_plugin": "Slurm"} | params
+            if params["job_plugin"] != "Slurm" or params["shell_plugin"] != "LocalShell":
+                raise _err(
+                    f"galaxy_job_destinations `{dest['id']}` (slurm) submits with the Slurm job plugin "
+                    "from the Galaxy host: leave job_plugin and shell_plugin out (or Slurm, LocalShell)."
+                )
         env = {"runner": runner}
         env.update({k: _stringify(v) for k, v in params.items()})
         if dest.get("env"):

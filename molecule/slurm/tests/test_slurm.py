@@ -108,6 +108,22 @@ def _poll(host, command, until):
     )
 
 
+def test_a_job_has_the_users_groups_of_the_worker():
+    """A group the galaxy user has on the worker only (as its docker group is there, with the
+    worker's own gid) is the job's: slurmd looks the groups up on the worker."""
+    ctl, worker = _host(CONTROLLER), _host(WORKER)
+    worker.check_output(
+        "groupadd --force vre-verify-only-here && usermod --append --groups vre-verify-only-here galaxy"
+    )
+    try:
+        assert ctl.run("getent group vre-verify-only-here").rc != 0
+        got = _as_galaxy(ctl, f"srun --quiet --nodelist={WORKER} --time=1 id -Gn")
+        assert got.rc == 0, got.stderr
+        assert "vre-verify-only-here" in got.stdout.split(), got.stdout
+    finally:
+        worker.run("gpasswd --delete galaxy vre-verify-only-here; groupdel vre-verify-only-here")
+
+
 def test_squeue_shows_a_running_job_and_scancel_ends_it():
     ctl = _host(CONTROLLER)
     sleeper = "sbatch --parsable --time=2 --job-name=vre-sleeper --output=/dev/null --wrap 'sleep 300'"

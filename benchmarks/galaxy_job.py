@@ -42,7 +42,10 @@ sys.path.insert(0, str(ROOT))
 from vrecloud import local  # noqa: E402
 from vrecloud.spec import load_spec  # noqa: E402
 
-RUNNERS = {"k8s": "kubernetes", "docker": "local"}
+RUNNERS = {"k8s": "kubernetes", "docker": "local", "slurm": "slurm"}
+# The tool each destination runs: the same command and image; Galaxy picks the destination by
+# tool id (vre_line_count_slurm is mapped to slurm in inventories/group_vars/galaxy).
+TOOLS = {"k8s": "vre_line_count", "docker": "vre_line_count", "slurm": "vre_line_count_slurm"}
 FINAL = ("ok", "error", "failed_metadata", "discarded", "paused")
 
 
@@ -126,19 +129,21 @@ def converge_galaxy(spec: Path, cluster: str, destination: str | None) -> float:
     return time.monotonic() - start
 
 
-def run_job(gx: Galaxy, history: str, dataset: str, destination: str) -> float:
-    start = time.monotonic()
-    run = gx.call(
+def submit(gx: Galaxy, history: str, dataset: str, destination: str) -> dict:
+    return gx.call(
         "POST",
         "tools",
         json={
-            "tool_id": "vre_line_count",
+            "tool_id": TOOLS[destination],
             "history_id": history,
             "inputs": {"input": {"src": "hda", "id": dataset}},
         },
     ).json()
+
+
+def check_job(gx: Galaxy, run: dict, destination: str) -> dict:
+    """The finished job's destination params, once its output is `3` on the runner asked for."""
     out = gx.wait_dataset(run["outputs"][0]["id"])
-    elapsed = time.monotonic() - start
     job = run["jobs"][0]["id"]
     params = gx.call("GET", f"jobs/{job}/destination_params").json()
     result = gx.call("GET", f"datasets/{out['id']}/display").text.strip()
@@ -147,6 +152,15 @@ def run_job(gx: Galaxy, history: str, dataset: str, destination: str) -> float:
     runner = str(params.get("Runner", "")).split(":", 1)[0]  # e.g. "local:///"
     if runner != RUNNERS[destination]:
         raise SystemExit(f"job {job} ran on runner {runner!r}, not {RUNNERS[destination]!r}")
+    return params
+
+
+def run_job(gx: Galaxy, history: str, dataset: str, destination: str) -> float:
+    start = time.monotonic()
+    run = submit(gx, history, dataset, destination)
+    gx.wait_dataset(run["outputs"][0]["id"])
+    elapsed = time.monotonic() - start
+    check_job(gx, run, destination)
     return elapsed
 
 

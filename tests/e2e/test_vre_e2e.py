@@ -14,8 +14,12 @@ brought up yourself is left alone), then proves what a researcher and an operato
   - the controller's package caches (vrecloud/caches.py): every host got its .debs from
     apt-cacher-ng and the Galaxy host its wheels from devpi, no package file was ever fetched from
     the internet twice on this machine, and the added slave's packages all came from the cache;
-  - scale: one more Mesos slave in the spec adds exactly that host (the NFS server only admits it
-    to the export); removing it again drains and removes it;
+  - a Galaxy job through Slurm: `vre_line_count_slurm`, submitted with sbatch from the Galaxy host,
+    runs on the Slurm worker as the galaxy UID in the registry's image (pulled by the worker's
+    Docker), its output on the share;
+  - scale: one more Mesos slave (also a Slurm worker) in the spec adds exactly that host (the NFS
+    server only admits it to the export, Slurm's hosts only list it in slurm.conf); removing it
+    again drains and removes it;
   - `./vre down` removes every container and volume of the cluster.
 Collected only with VRE_E2E=1 (`./vre e2e`, part of `./vre test`). Tests run in file order and
 share one cluster.
@@ -43,7 +47,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = os.environ.get("VRE_E2E_CLUSTER", "vre-e2e")
 GALAXY = f"{CLUSTER}-galaxy-1"
 REGISTRY = f"{CLUSTER}-registry-1"
-SLAVE = f"{CLUSTER}-mesos-slaves-1"
+SLAVE = f"{CLUSTER}-mesos-slaves-1"  # also the Slurm worker
+MASTER = f"{CLUSTER}-mesos-masters-1"  # also the Slurm controller
 NEW_SLAVE = f"{CLUSTER}-mesos-slaves-2"
 KUBE = f"{CLUSTER}-kube-control-plane-1"
 KUBE_NODE = f"{CLUSTER}-kube-nodes-1"
@@ -167,6 +172,9 @@ def test_cold_bring_up_ends_with_url_credentials_and_health(cold_up):
     assert "mesos NO-BINARY MODE" in summary
     assert f"kubernetes OK 2/2 nodes Ready (v1.35.4): {KUBE}, {KUBE_NODE}" in summary
     assert "repositories: vre/busybox" in summary  # the registry holds the tool image
+    # And on the Slurm worker, through sbatch from the Galaxy host.
+    assert f"slurm OK 1/1 nodes up, controller {MASTER}: {SLAVE} (idle)" in summary, summary[:3000]
+    assert f"jobs OK vre_line_count_slurm ran through Slurm on {SLAVE} in" in summary, summary[:3000]
 
 
 @needs_caches
@@ -266,6 +274,38 @@ def test_job_runs_as_a_pod_in_a_tool_container_from_the_private_registry(gi, tmp
     gi.histories.delete_history(history["id"], purge=True)
 
 
+def test_job_runs_through_slurm_in_a_tool_container_from_the_private_registry(gi, tmp_path):
+    registry = f"{_address(REGISTRY)}:5000"
+    image = f"{registry}/{IMAGE}"
+    # The bring-up's smoke job ran there already: remove the image from the worker's Docker so
+    # that this job has to pull it from the registry (as the galaxy user, its DOCKER_CONFIG).
+    subprocess.run(["docker", "exec", SLAVE, "docker", "rmi", image], capture_output=True, check=False)
+    assert image not in _exec(SLAVE, "docker", "images", "--format", "{{.Repository}}:{{.Tag}}").split()
+
+    history = gi.histories.create_history(name=f"e2e-slurm-{uuid.uuid4().hex[:8]}")
+    src = tmp_path / "three_lines.txt"
+    src.write_text("alpha\nbeta\ngamma\n")
+    ds = _wait(gi, gi.tools.upload_file(str(src), history["id"], file_type="txt")["outputs"][0]["id"])
+    assert ds["state"] == "ok", ds.get("misc_info")
+
+    run = gi.tools.run_tool(history["id"], "vre_line_count_slurm", {"input": {"src": "hda", "id": ds["id"]}})
+    out = _wait(gi, run["outputs"][0]["id"])
+    job = gi.jobs.show_job(run["jobs"][0]["id"], full_details=True)
+    assert job["state"] == "ok" and out["state"] == "ok", (job.get("stderr"), job.get("command_line"))
+    assert gi.datasets.download_dataset(out["id"]).decode().strip() == "3"
+
+    # Galaxy's external id is Slurm's job id: the controller's record says where it ran and as whom.
+    record = _exec(MASTER, "scontrol", "show", "job", job["external_id"], "--oneliner")
+    assert "JobState=COMPLETED" in record, record
+    assert f"NodeList={SLAVE}" in record, record
+    assert f"UserId=galaxy({GALAXY_UID})" in record, record
+    assert image in _exec(SLAVE, "docker", "images", "--format", "{{.Repository}}:{{.Tag}}").split()
+    path = out["file_name"]
+    assert path.startswith(f"{SHARE}/objects/"), path
+    assert _exec(GALAXY, "stat", "-c", "%u:%g", path).strip() == f"{GALAXY_UID}:{GALAXY_UID}"
+    gi.histories.delete_history(history["id"], purge=True)
+
+
 def _skopeo(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["docker", "exec", GALAXY, "skopeo", *args], capture_output=True, text=True, check=False
@@ -303,12 +343,26 @@ def test_registry_pull_account_reads_and_cannot_overwrite_a_tool_image(cold_up):
     assert _skopeo("inspect", "--creds", pull, "--cert-dir", certs, target).returncode == 0
 
 
+# A slave is also a Slurm worker: its arrival or departure changes the node list of slurm.conf on
+# every Slurm host (and the Galaxy host, a submit host), which restarts their Slurm daemons.
+SLURM_NODE_LIST = ("slurm_common : Render slurm.conf", "slurm_common : Restart the Slurm daemons")
+
+
 def _only_nfs_export_changed(out: str, new_host: str | None) -> None:
     changed = changed_tasks(out)
     others = {h: t for h, t in changed.items() if h != new_host}
-    assert set(others) <= {GALAXY}, f"hosts other than the NFS server changed: {others}"
-    stray = [t for t in others.get(GALAXY, []) if not t.startswith("nfs_server : ")]
-    assert stray == [], f"the NFS server changed more than its export: {stray}"
+    assert set(others) <= {GALAXY, MASTER, SLAVE}, (
+        f"hosts other than the NFS server and Slurm's changed: {others}"
+    )
+    stray = {
+        h: [
+            t
+            for t in tasks
+            if not (h == GALAXY and t.startswith("nfs_server : ")) and t not in SLURM_NODE_LIST
+        ]
+        for h, tasks in others.items()
+    }
+    assert all(not s for s in stray.values()), f"more changed than the export and Slurm's node list: {stray}"
 
 
 def test_adding_a_slave_adds_exactly_that_host(cold_up, specs):

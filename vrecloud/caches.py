@@ -233,6 +233,9 @@ _ACNG_LINE = re.compile(r"^\d+\|(?P<kind>[IO])\|\d+\|(?P<client>[^|]+)\|(?P<path
 _DEVPI_REMOTE = re.compile(r"reading remote: URL\('(?P<url>[^']+)'\)")
 _DIST_SUFFIXES = (".whl", ".tar.gz", ".zip")  # release files, not the index's pages
 _DEVPI_GET = re.compile(r"\] GET /root/pypi/\+f/\S+/(?P<file>[^/\s]+)$")
+_DEVPI_REQUEST = re.compile(r"\[(?P<req>req\d+)\] (?P<method>[A-Z]+) /")
+_DEVPI_READ_REQ = re.compile(r"\[(?P<req>req\d+)\] \[\w+\] reading remote")
+_DEVPI_DISCONNECT = re.compile(r"Client disconnected while serving \S+/(?P<file>[^/\s]+)$")
 
 
 def fetched(apt_log: Path | None = None, pip_log: Path | None = None) -> dict[str, Any]:
@@ -260,16 +263,34 @@ def fetched(apt_log: Path | None = None, pip_log: Path | None = None) -> dict[st
                 debs_served.setdefault(m["client"], Counter())[m["path"]] += 1
     wheels_up: Counter[str] = Counter()
     wheels_served: Counter[str] = Counter()
+    # devpi streams a file to the client while it fetches it, and keeps it only once the fetch
+    # ends. A client that reads a wheel's metadata lazily (uv: a HEAD, or a GET it breaks off after
+    # the first bytes) stops that fetch: devpi logs the remote read, then for a GET "Client
+    # disconnected while serving". Such a broken-off read, and the read a HEAD starts (devpi sends
+    # no body to a HEAD), is not a download of the file; the next full read is its one fetch.
+    method: dict[str, str] = {}
+    open_reads: set[str] = set()  # files whose last remote read was for a GET, not yet ended
     if pip_log.exists():
         for line in pip_log.read_text(errors="replace").splitlines():
+            if m := _DEVPI_REQUEST.search(line):
+                method[m["req"]] = m["method"]
             if (m := _DEVPI_REMOTE.search(line)) and m["url"].endswith(_DIST_SUFFIXES):
-                wheels_up[m["url"].rsplit("/", 1)[-1]] += 1
+                name = m["url"].rsplit("/", 1)[-1]
+                req = _DEVPI_READ_REQ.search(line)
+                if req and method.get(req["req"]) == "HEAD":
+                    continue
+                wheels_up[name] += 1
+                open_reads.add(name)
+            elif (m := _DEVPI_DISCONNECT.search(line)) and m["file"] in open_reads:
+                wheels_up[m["file"]] -= 1
+                open_reads.discard(m["file"])
             elif m := _DEVPI_GET.search(line):
                 wheels_served[m["file"]] += 1
+                open_reads.discard(m["file"])
     return {
         "debs_fetched": dict(debs_up),
         "debs_served": {c: dict(v) for c, v in debs_served.items()},
-        "files_fetched": dict(wheels_up),
+        "files_fetched": {f: n for f, n in wheels_up.items() if n > 0},
         "files_served": dict(wheels_served),
     }
 

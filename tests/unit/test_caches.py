@@ -70,3 +70,41 @@ def test_local_provider_hands_the_caches_to_the_hosts():
     assert got["vre_pip_index_url"] == "http://172.18.0.1:3141/root/pypi/+simple/"
     # Unset: the hosts fetch from the internet directly (role common removes its files).
     assert local.local_vars({})["vre_apt_proxy"] == "" and local.local_vars({})["vre_pip_index_url"] == ""
+
+
+def test_a_read_a_client_breaks_off_or_a_head_is_not_a_fetch(tmp_path):
+    """Seen on a fresh machine with uv as the client: a HEAD on a wheel devpi did not hold (devpi
+    starts a remote read, sends no body), a GET uv broke off after the first bytes (devpi logs
+    the disconnect and keeps nothing); the next full read is the file's one fetch."""
+    gx = "galaxy_app-26.1.2-py3-none-any.whl"
+    np = "numpy-2.4.6-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl"
+    remote = (
+        "reading remote: URL('https://files.pythonhosted.org/packages/4f/ef/{0}'), target root/pypi/+f/1/{0}"
+    )
+    gone = "Client disconnected while serving /root/pypi/+f/89c/d468399cfd250/"
+    pip = tmp_path / "devpi.log"
+    pip.write_text(
+        "\n".join(
+            [
+                f"2026-12-02 18:47:34,277 INFO  [req15] HEAD /root/pypi/+f/240/eea6480c1854e/{gx}",
+                f"2026-12-02 18:47:34,299 INFO  [req15] [Rtx5] {remote.format(gx)}",
+                f"2026-12-02 18:47:34,307 INFO  [req17] GET /root/pypi/+f/240/eea6480c1854e/{gx}",
+                f"2026-12-02 18:47:34,323 INFO  [req17] [Rtx5] {remote.format(gx)}",
+                f"2026-12-02 18:48:24,956 INFO  [req486] GET /root/pypi/+f/89c/d468399cfd250/{np}",
+                f"2026-12-02 18:48:24,974 INFO  [req486] [Rtx399] {remote.format(np)}",
+                f"2026-12-02 18:48:26,978 INFO  {gone}{np}",
+                f"2026-12-02 18:48:57,220 INFO  [req664] GET /root/pypi/+f/89c/d468399cfd250/{np}",
+                f"2026-12-02 18:48:57,367 INFO  [req664] [Rtx565] {remote.format(np)}",
+                f"2026-12-02 18:50:38,102 INFO  [req1218] GET /root/pypi/+f/89c/d468399cfd250/{np}",
+                # Served from the cache, the client went away: no fetch to take back.
+                f"2026-12-02 18:50:39,000 INFO  {gone}{np}",
+            ]
+        )
+        + "\n"
+    )
+    got = caches.fetched(tmp_path / "none.log", pip)
+    assert got["files_fetched"] == {gx: 1, np: 1}
+    with pip.open("a") as log:  # a full GET read again later: the cache did not hold it
+        log.write(f"2026-12-02 19:00:00,000 INFO  [req2000] GET /root/pypi/+f/89c/d/{np}\n")
+        log.write(f"2026-12-02 19:00:00,100 INFO  [req2000] [Rtx9] {remote.format(np)}\n")
+    assert caches.fetched(tmp_path / "none.log", pip)["files_fetched"] == {gx: 1, np: 2}

@@ -117,9 +117,15 @@ def test_a_job_has_the_users_groups_of_the_worker():
     )
     try:
         assert ctl.run("getent group vre-verify-only-here").rc != 0
-        got = _as_galaxy(ctl, f"srun --quiet --nodelist={WORKER} --time=1 id -Gn")
+        # A batch job, as Galaxy's CLI runner submits them.
+        out = f"{SHARE}/slurm-groups-{uuid.uuid4().hex[:8]}.out"
+        got = _as_galaxy(
+            ctl, f"sbatch --wait --parsable --time=1 --nodelist={WORKER} --output={out} --wrap 'id -Gn'"
+        )
         assert got.rc == 0, got.stderr
-        assert "vre-verify-only-here" in got.stdout.split(), got.stdout
+        groups = ctl.file(out).content_string.split()
+        ctl.run(f"rm -f {out}")
+        assert "vre-verify-only-here" in groups, groups
     finally:
         worker.run("gpasswd --delete galaxy vre-verify-only-here; groupdel vre-verify-only-here")
 

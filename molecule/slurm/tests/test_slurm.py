@@ -115,10 +115,13 @@ def test_a_job_has_the_users_groups_of_the_worker():
     worker.check_output(
         "groupadd --force vre-verify-only-here && usermod --append --groups vre-verify-only-here galaxy"
     )
+    # slurmd caches a user's groups: a membership added while it runs counts after a restart.
+    worker.check_output("systemctl restart slurmd")
+    assert _poll(ctl, f"sinfo --noheader --nodes {WORKER} --format %T", "^idle$").rc == 0
     try:
         assert ctl.run("getent group vre-verify-only-here").rc != 0
         # A batch job, as Galaxy's CLI runner submits them.
-        out = f"{SHARE}/slurm-groups-{uuid.uuid4().hex[:8]}.out"
+        out = f"{SHARE}/galaxy/slurm-groups-{uuid.uuid4().hex[:8]}.out"  # the export: the galaxy UID's
         got = _as_galaxy(
             ctl, f"sbatch --wait --parsable --time=1 --nodelist={WORKER} --output={out} --wrap 'id -Gn'"
         )

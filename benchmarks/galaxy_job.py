@@ -129,6 +129,34 @@ def converge_galaxy(spec: Path, cluster: str, destination: str | None) -> float:
     return time.monotonic() - start
 
 
+def upload(gx: Galaxy, history: str) -> str:
+    """The benchmark's input, a three-line dataset pasted into `history`: its id, once `ok`."""
+    up = gx.call(
+        "POST",
+        "tools/fetch",
+        json={
+            "history_id": history,
+            "targets": [
+                {
+                    "destination": {"type": "hdas"},
+                    "elements": [
+                        {
+                            "src": "pasted",
+                            "paste_content": "alpha\nbeta\ngamma\n",
+                            "ext": "txt",
+                            "name": "three.txt",
+                        }
+                    ],
+                }
+            ],
+        },
+    ).json()
+    dataset = up["outputs"][0]["id"]
+    if gx.wait_dataset(dataset)["state"] != "ok":
+        raise SystemExit("the upload of the benchmark's input failed")
+    return dataset
+
+
 def submit(gx: Galaxy, history: str, dataset: str, destination: str) -> dict:
     return gx.call(
         "POST",
@@ -197,29 +225,7 @@ def main() -> int:
         gx = Galaxy(galaxy["name"], galaxy["address"], ca)
         gx.wait_up()
         history = gx.call("POST", "histories", json={"name": "bench-galaxy-job"}).json()["id"]
-        up = gx.call(
-            "POST",
-            "tools/fetch",
-            json={
-                "history_id": history,
-                "targets": [
-                    {
-                        "destination": {"type": "hdas"},
-                        "elements": [
-                            {
-                                "src": "pasted",
-                                "paste_content": "alpha\nbeta\ngamma\n",
-                                "ext": "txt",
-                                "name": "three.txt",
-                            }
-                        ],
-                    }
-                ],
-            },
-        ).json()
-        dataset = up["outputs"][0]["id"]
-        if gx.wait_dataset(dataset)["state"] != "ok":
-            raise SystemExit("the upload of the benchmark's input failed")
+        dataset = upload(gx, history)
         try:
             print("vre_line_count on k8s (its configured destination):", flush=True)
             k8s = series(gx, history, dataset, "k8s", args.runs)

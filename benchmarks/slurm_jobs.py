@@ -35,37 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from galaxy_job import Galaxy, check_job, converge_galaxy, docker_exec, series, submit  # noqa: E402
+from galaxy_job import Galaxy, check_job, converge_galaxy, docker_exec, series, submit, upload  # noqa: E402
 
 from vrecloud import local  # noqa: E402
 from vrecloud.spec import load_spec  # noqa: E402
-
-
-def upload(gx: Galaxy, history: str) -> str:
-    up = gx.call(
-        "POST",
-        "tools/fetch",
-        json={
-            "history_id": history,
-            "targets": [
-                {
-                    "destination": {"type": "hdas"},
-                    "elements": [
-                        {
-                            "src": "pasted",
-                            "paste_content": "alpha\nbeta\ngamma\n",
-                            "ext": "txt",
-                            "name": "three.txt",
-                        }
-                    ],
-                }
-            ],
-        },
-    ).json()
-    dataset = up["outputs"][0]["id"]
-    if gx.wait_dataset(dataset)["state"] != "ok":
-        raise SystemExit("the upload of the benchmark's input failed")
-    return dataset
 
 
 def burst(gx: Galaxy, history: str, dataset: str, jobs: int, controller: str) -> tuple[float, dict[str, int]]:

@@ -234,6 +234,24 @@ def _pod_events(job_name: str) -> list[dict]:
     return [e for e in events["items"] if e["involvedObject"]["name"].startswith(f"{job_name}-")]
 
 
+def _run_line_count(gi, tmp_path, tool: str, prefix: str) -> tuple[dict, dict, dict]:
+    """Upload a three-line dataset into a new history and run `tool` on it; both must end `ok`
+    and the output be `3`. Returns the history, the job (full details) and the output dataset."""
+    history = gi.histories.create_history(name=f"{prefix}-{uuid.uuid4().hex[:8]}")
+    src = tmp_path / "three_lines.txt"
+    src.write_text("alpha\nbeta\ngamma\n")
+    up = gi.tools.upload_file(str(src), history["id"], file_type="txt")
+    ds = _wait(gi, up["outputs"][0]["id"])
+    assert ds["state"] == "ok", ds.get("misc_info")
+
+    run = gi.tools.run_tool(history["id"], tool, {"input": {"src": "hda", "id": ds["id"]}})
+    out = _wait(gi, run["outputs"][0]["id"])
+    job = gi.jobs.show_job(run["jobs"][0]["id"], full_details=True)
+    assert job["state"] == "ok" and out["state"] == "ok", (job.get("stderr"), job.get("command_line"))
+    assert gi.datasets.download_dataset(out["id"]).decode().strip() == "3"
+    return history, job, out
+
+
 def test_job_runs_as_a_pod_in_a_tool_container_from_the_private_registry(gi, tmp_path):
     registry = f"{_address(REGISTRY)}:5000"
     image = f"{registry}/{IMAGE}"
@@ -246,18 +264,7 @@ def test_job_runs_as_a_pod_in_a_tool_container_from_the_private_registry(gi, tmp
     )
     assert image not in _exec(KUBE_NODE, "ctr", "--namespace=k8s.io", "images", "ls", "--quiet").split()
 
-    history = gi.histories.create_history(name=f"e2e-{uuid.uuid4().hex[:8]}")
-    src = tmp_path / "three_lines.txt"
-    src.write_text("alpha\nbeta\ngamma\n")
-    up = gi.tools.upload_file(str(src), history["id"], file_type="txt")
-    ds = _wait(gi, up["outputs"][0]["id"])
-    assert ds["state"] == "ok", ds.get("misc_info")
-
-    run = gi.tools.run_tool(history["id"], "vre_line_count", {"input": {"src": "hda", "id": ds["id"]}})
-    out = _wait(gi, run["outputs"][0]["id"])
-    job = gi.jobs.show_job(run["jobs"][0]["id"], full_details=True)
-    assert job["state"] == "ok" and out["state"] == "ok", (job.get("stderr"), job.get("command_line"))
-    assert gi.datasets.download_dataset(out["id"]).decode().strip() == "3"
+    history, job, out = _run_line_count(gi, tmp_path, "vre_line_count", "e2e")
 
     # It ran as a Kubernetes Job (its name is Galaxy's external id for the job) whose pod the
     # scheduler put on the worker, and the kubelet pulled the registry's image for it.
@@ -286,17 +293,7 @@ def test_job_runs_through_slurm_in_a_tool_container_from_the_private_registry(gi
     subprocess.run(["docker", "exec", SLAVE, "docker", "rmi", image], capture_output=True, check=False)
     assert image not in _exec(SLAVE, "docker", "images", "--format", "{{.Repository}}:{{.Tag}}").split()
 
-    history = gi.histories.create_history(name=f"e2e-slurm-{uuid.uuid4().hex[:8]}")
-    src = tmp_path / "three_lines.txt"
-    src.write_text("alpha\nbeta\ngamma\n")
-    ds = _wait(gi, gi.tools.upload_file(str(src), history["id"], file_type="txt")["outputs"][0]["id"])
-    assert ds["state"] == "ok", ds.get("misc_info")
-
-    run = gi.tools.run_tool(history["id"], "vre_line_count_slurm", {"input": {"src": "hda", "id": ds["id"]}})
-    out = _wait(gi, run["outputs"][0]["id"])
-    job = gi.jobs.show_job(run["jobs"][0]["id"], full_details=True)
-    assert job["state"] == "ok" and out["state"] == "ok", (job.get("stderr"), job.get("command_line"))
-    assert gi.datasets.download_dataset(out["id"]).decode().strip() == "3"
+    history, job, out = _run_line_count(gi, tmp_path, "vre_line_count_slurm", "e2e-slurm")
 
     # Galaxy's external id is Slurm's job id: the controller's record says where it ran and as whom.
     record = _exec(MASTER, "scontrol", "show", "job", job["external_id"], "--oneliner")

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
+from tests.ansible_run import output, run_ansible
 from tests.doubles.harness import ROOT, CloudHarness
 from vrecloud import provision as core
 from vrecloud.spec import load_spec, validate_for_cloud
@@ -104,36 +101,24 @@ def test_a_floating_ip_reserved_by_an_interrupted_run_is_reused_and_released(clo
 def test_provision_playbook_creates_then_reports_no_change_then_destroys(cloud):
     cluster = f"ok{uuid.uuid4().hex[:6]}"
     spec = cloud.write_spec(cluster, GROUPS)
-    bindir = str(Path(sys.executable).parent)
-    env = dict(
-        cloud.env,
-        PATH=f"{bindir}:{cloud.env.get('PATH', '')}",
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_LOCAL_TEMP=str(cloud.workdir / ".ansible-tmp"),
-    )
 
     def play(state: str) -> str:
-        proc = subprocess.run(
-            [
-                shutil.which("ansible-playbook", path=env["PATH"]) or "ansible-playbook",
-                "-i",
-                "localhost,",
-                str(ROOT / "playbooks" / "provision.yml"),
-                "-e",
-                "vre_provision_provider=okeanos",
-                "-e",
-                f"vre_provision_spec={spec}",
-                "-e",
-                f"vre_provision_state={state}",
-            ],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
+        proc = run_ansible(
+            "ansible-playbook",
+            "-i",
+            "localhost,",
+            str(ROOT / "playbooks" / "provision.yml"),
+            "-e",
+            "vre_provision_provider=okeanos",
+            "-e",
+            f"vre_provision_spec={spec}",
+            "-e",
+            f"vre_provision_state={state}",
+            env={"ANSIBLE_LOCAL_TEMP": str(cloud.workdir / ".ansible-tmp")},
+            base_env=cloud.env,
             timeout=120,
-            check=False,
         )
-        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert proc.returncode == 0, output(proc)
         return proc.stdout
 
     assert re.search(r"localhost\s*:\s*ok=\d+\s+changed=1\b", play("present"))

@@ -2,43 +2,28 @@
 accepted forms, and no-binary mode, which must say plainly that it is in no-binary mode."""
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.ansible_run import VENV_BIN, output, run_ansible
+
 ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = ROOT / ".venv" / "bin"
 PLAYBOOK = ROOT / "tests" / "fixtures" / "kubernetes" / "validate_source.yml"
 SHA = "a" * 64
 
 
 def check(source: dict, binaries: bool = True) -> tuple[int, str]:
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_LOCALHOST_WARNING": "0",
-        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
-        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
     extra = {
         "kubernetes_install_source": source,
         "kubernetes_install_binaries": binaries,
         "ansible_python_interpreter": str(VENV_BIN / "python"),
     }
-    proc = subprocess.run(
-        [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", str(PLAYBOOK), "-e", json.dumps(extra)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    proc = run_ansible(
+        "ansible-playbook", "-i", "localhost,", str(PLAYBOOK), "-e", json.dumps(extra), timeout=120
     )
     # The YAML callback wraps long messages: compare with whitespace collapsed.
-    return proc.returncode, " ".join((proc.stdout + proc.stderr).split())
+    return proc.returncode, " ".join(output(proc).split())
 
 
 def test_no_source_fails_naming_the_variables():

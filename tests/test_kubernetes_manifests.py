@@ -30,11 +30,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tests.ansible_run import VENV_BIN, output, run_ansible
 from vrecloud import kube_mirror
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "kubernetes"
-VENV_BIN = ROOT / ".venv" / "bin"
 # The Kubernetes release whose schemas the manifests are validated against: the roles' default
 # (kube_common_version 1.35.4); kubernetes-validate names schema sets by minor release.
 KUBE_VERSION = "1.35.0"
@@ -48,34 +48,20 @@ def render(inventory: str, out: Path) -> Path:
     mirror_dir = out / "mirror"
     mirror_dir.mkdir(parents=True)
     (mirror_dir / "images.json").write_text(json.dumps(kube_mirror.image_index()))
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_LOCALHOST_WARNING": "0",
-        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    proc = subprocess.run(
-        [
-            str(VENV_BIN / "ansible-playbook"),
-            "-i",
-            str(FIXTURES / inventory),
-            str(FIXTURES / "render.yml"),
-            "-e",
-            f"vre_render_dir={out}",
-            "-e",
-            f"ansible_python_interpreter={VENV_BIN / 'python'}",
-            "-e",
-            f"vre_mirror_dir={mirror_dir}",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
+    proc = run_ansible(
+        "ansible-playbook",
+        "-i",
+        str(FIXTURES / inventory),
+        str(FIXTURES / "render.yml"),
+        "-e",
+        f"vre_render_dir={out}",
+        "-e",
+        f"ansible_python_interpreter={VENV_BIN / 'python'}",
+        "-e",
+        f"vre_mirror_dir={mirror_dir}",
         timeout=300,
-        check=False,
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode == 0, output(proc)
     return out
 
 

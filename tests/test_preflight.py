@@ -4,37 +4,22 @@ Every fixture host uses the local connection (this machine runs Debian 12), exce
 of unreachable.yml, which points ssh at a closed port.
 """
 
-import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.ansible_run import output, run_ansible
+
 ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = ROOT / ".venv" / "bin"
 PREFLIGHT = ROOT / "playbooks" / "preflight.yml"
 FIXTURES = ROOT / "tests" / "fixtures" / "preflight"
 
 
 def run_playbook(playbook: Path, inventory: str, *args: str) -> tuple[int, str]:
     """Run ansible-playbook like a user would; return its exit code and its output."""
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_NOCOLOR": "1",
-        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    proc = subprocess.run(
-        [str(VENV_BIN / "ansible-playbook"), "-i", str(FIXTURES / inventory), str(playbook), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    return proc.returncode, proc.stdout + proc.stderr
+    proc = run_ansible("ansible-playbook", "-i", str(FIXTURES / inventory), str(playbook), *args)
+    return proc.returncode, output(proc)
 
 
 def error_lines(output: str) -> str:

@@ -5,16 +5,15 @@ flag names Mesos 1.11 and Chronos 3 document, so that a typo in a role or an ove
 
 import importlib.util
 import json
-import os
 import shlex
-import subprocess
 from pathlib import Path
 
 import pytest
 from ansible.errors import AnsibleFilterError
 
+from tests.ansible_run import VENV_BIN, output, run_ansible
+
 ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = ROOT / ".venv" / "bin"
 FIXTURES = ROOT / "tests" / "fixtures" / "mesos_flags"
 
 
@@ -259,27 +258,19 @@ def test_mesos_kv_refuses_bad_input(value, expected):
 
 
 def _render(tmp_path, *extra_vars, limit=None):
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_PYTHON_INTERPRETER": str(VENV_BIN / "python"),
-        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
     args = ["-e", f"render_dir={tmp_path}", *(["--limit", limit] if limit else [])]
     for extra in extra_vars:
         args += ["-e", json.dumps(extra)]
-    playbook = [str(VENV_BIN / "ansible-playbook"), "-i", str(FIXTURES / "inventory.yml")]
-    proc = subprocess.run(
-        [*playbook, str(FIXTURES / "render.yml"), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
+    proc = run_ansible(
+        "ansible-playbook",
+        "-i",
+        str(FIXTURES / "inventory.yml"),
+        str(FIXTURES / "render.yml"),
+        *args,
+        env={"ANSIBLE_PYTHON_INTERPRETER": str(VENV_BIN / "python")},
         timeout=300,
-        check=False,
     )
-    return proc.returncode, proc.stdout + proc.stderr
+    return proc.returncode, output(proc)
 
 
 def _env_flags(path):

@@ -12,8 +12,8 @@ import uuid
 
 import pytest
 import requests
-import testinfra
 from bioblend.galaxy import GalaxyInstance
+from vre_testinfra import host_fixture
 
 GALAXY_UID = 1450
 SHARE = "/srv/vre/galaxy"
@@ -23,18 +23,10 @@ KEY_FILE = "/root/galaxy-admin-api-key"
 testinfra_hosts = ["ansible://galaxy-server"]
 
 
-def _host(name):
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+server = host_fixture("server", "galaxy-server")
 
 
-@pytest.fixture(scope="module")
-def server():
-    return _host("galaxy-server")
-
-
-@pytest.fixture(scope="module")
-def reader():
-    return _host("galaxy-reader")
+reader = host_fixture("reader", "galaxy-reader")
 
 
 @pytest.fixture(scope="module")

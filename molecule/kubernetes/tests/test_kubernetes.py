@@ -21,8 +21,9 @@ from pathlib import Path
 
 import kubernetes_validate
 import pytest
-import testinfra
 import yaml
+from vre_testinfra import host as _host
+from vre_testinfra import host_fixture
 
 PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
 sys.path.insert(0, str(PROJECT / "tests"))
@@ -55,18 +56,10 @@ SYSCTLS = {
 testinfra_hosts = ["ansible://kube-cp-1"]
 
 
-def _host(name):
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+control_plane = host_fixture("control_plane", "kube-cp-1")
 
 
-@pytest.fixture(scope="module")
-def control_plane():
-    return _host("kube-cp-1")
-
-
-@pytest.fixture(scope="module")
-def node():
-    return _host("kube-node-1")
+node = host_fixture("node", "kube-node-1")
 
 
 @pytest.fixture(scope="module", params=["kube-cp-1", "kube-node-1"])

@@ -13,7 +13,8 @@ import shlex
 from pathlib import Path
 
 import pytest
-import testinfra
+from vre_testinfra import host as _host
+from vre_testinfra import host_fixture
 
 ROOT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
 FULL_MODE = bool(os.environ.get("VRE_MESOS_MIRROR"))
@@ -33,18 +34,10 @@ def _load_flag_names():
 FLAGS = _load_flag_names()
 
 
-def _host(name):
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+master = host_fixture("master", "mesos-master-1")
 
 
-@pytest.fixture(scope="module")
-def master():
-    return _host("mesos-master-1")
-
-
-@pytest.fixture(scope="module")
-def slave():
-    return _host("mesos-slave-1")
+slave = host_fixture("slave", "mesos-slave-1")
 
 
 def _address(h):

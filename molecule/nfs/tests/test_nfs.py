@@ -4,11 +4,10 @@ Where the kernel has no NFS client (containers on this machine), the kernel moun
 skipped with the reason printed, and the protocol checks run through libnfs in user space.
 """
 
-import os
 import uuid
 
 import pytest
-import testinfra
+from vre_testinfra import host_fixture
 
 EXPORT = "/srv/vre/galaxy"
 GALAXY_UID = 1450
@@ -16,23 +15,13 @@ GALAXY_UID = 1450
 testinfra_hosts = ["ansible://nfs-client-1"]
 
 
-def _host(name):
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+server = host_fixture("server", "nfs-server")
 
 
-@pytest.fixture(scope="module")
-def server():
-    return _host("nfs-server")
+client2 = host_fixture("client2", "nfs-client-2")
 
 
-@pytest.fixture(scope="module")
-def client2():
-    return _host("nfs-client-2")
-
-
-@pytest.fixture(scope="module")
-def outsider():
-    return _host("nfs-outsider")
+outsider = host_fixture("outsider", "nfs-outsider")
 
 
 def _url(path, uid=GALAXY_UID, gid=GALAXY_UID, version=3):

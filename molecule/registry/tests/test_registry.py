@@ -8,13 +8,13 @@ prune timer are checked too.
 """
 
 import json
-import os
 import shlex
 import time
 import uuid
 
 import pytest
-import testinfra
+from vre_testinfra import host as _host
+from vre_testinfra import host_fixture
 
 STORAGE = "/var/lib/docker-registry"
 BLOBS = f"{STORAGE}/docker/registry/v2/blobs/sha256"
@@ -24,23 +24,13 @@ GALAXY = "galaxy"
 testinfra_hosts = ["ansible://registry-server"]
 
 
-def _host(name):
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+server = host_fixture("server", "registry-server")
 
 
-@pytest.fixture(scope="module")
-def server():
-    return _host("registry-server")
+worker_a = host_fixture("worker_a", "registry-worker-a")
 
 
-@pytest.fixture(scope="module")
-def worker_a():
-    return _host("registry-worker-a")
-
-
-@pytest.fixture(scope="module")
-def worker_b():
-    return _host("registry-worker-b")
+worker_b = host_fixture("worker_b", "registry-worker-b")
 
 
 @pytest.fixture(scope="module")

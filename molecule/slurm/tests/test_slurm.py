@@ -6,12 +6,11 @@ mount, see molecule.yml): the file the job writes on the worker is read on the c
 are waited for with `sbatch --wait` and polls bounded by WAIT; no assertion is about timings.
 """
 
-import os
 import re
 import shlex
 import uuid
 
-import testinfra
+from vre_testinfra import host as _host
 
 CONTROLLER = "slurm-ctl"
 WORKER = "slurm-w1"
@@ -20,10 +19,6 @@ SHARE = "/srv/vre"
 WAIT = 120  # seconds: upper bound for a job to be scheduled and finish
 
 testinfra_hosts = [f"ansible://{CONTROLLER}"]
-
-
-def _host(name):
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
 
 
 def _as_galaxy(host, command):

@@ -7,14 +7,13 @@ stops the leader, checks that the two survivors keep serving, and starts it agai
 finally block: the ensemble is left running).
 """
 
-import os
 import re
 import shlex
 import time
 import uuid
 
 import pytest
-import testinfra
+from vre_testinfra import host as _host
 
 NAMES = ["zk-1", "zk-2", "zk-3"]
 # zk-3 sets zookeeper_id in molecule.yml; the others take their position in the ensemble.
@@ -45,10 +44,6 @@ while True:
     chunks.append(chunk)
 sys.stdout.write(b"".join(chunks).decode())
 """
-
-
-def _host(name):
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,28 @@
+"""The scenarios' verifiers reach their hosts through this module: one place for it.
+
+Importable in every scenario's tests because the base configuration (.config/molecule/config.yml)
+puts molecule/resources on the verifier's PYTHONPATH.
+
+``host(name)``: the testinfra host ``name`` of the scenario's inventory (molecule's own, through
+the Ansible backend). ``host_fixture(fixture_name, name)``: a module-scoped pytest fixture called
+``fixture_name`` that returns ``host(name)``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import testinfra
+
+
+def host(name: str):
+    return testinfra.get_host(f"ansible://{name}", ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+
+
+def host_fixture(fixture_name: str, name: str):
+    @pytest.fixture(scope="module", name=fixture_name)
+    def _fixture():
+        return host(name)
+
+    return _fixture

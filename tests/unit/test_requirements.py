@@ -7,6 +7,7 @@ one listed is the one Ansible loads, and that is the one checked.
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -78,7 +79,7 @@ def test_requirements_name_unique_collections():
 def test_collection_installed_with_satisfying_version(name, constraint, installed):
     assert name in installed, (
         f"collection {name} ({constraint or 'any version'}) from requirements.yml is not installed; "
-        "install the pinned `ansible` package (scripts/bootstrap.sh) or "
+        "install the pinned `ansible` package (`./vre bootstrap`) or "
         "`ansible-galaxy collection install -r requirements.yml`"
     )
     version, path = installed[name][0]
@@ -96,3 +97,29 @@ def test_collection_installed_with_satisfying_version(name, constraint, installe
         f"collection {name} {version} (at {path}) does not satisfy {constraint!r} from requirements.yml; "
         f"all installed copies: {installed[name]}"
     )
+
+
+# Module and plugin names as the roles and playbooks write them: FQCN, collection first.
+_FQCN_RE = re.compile(r"^\s*-?\s*([a-z0-9_]+\.[a-z0-9_]+)\.[a-z0-9_]+:", re.MULTILINE)
+
+
+def test_every_collection_the_roles_and_playbooks_use_is_required():
+    """A task's module (`community.postgresql.postgresql_user:`, say) names a collection that
+    requirements.yml lists, so that `ansible-galaxy collection install -r requirements.yml` gives
+    an operator's controller everything the roles run."""
+    used: dict[str, str] = {}
+    files = [
+        *ROOT.glob("roles/*/tasks/*.yml"),
+        *ROOT.glob("roles/*/handlers/*.yml"),
+        *ROOT.glob("playbooks/*.yml"),
+        ROOT / "site.yaml",
+    ]
+    for path in files:
+        for match in _FQCN_RE.finditer(path.read_text()):
+            used.setdefault(match.group(1), str(path.relative_to(ROOT)))
+    assert {"ansible.builtin", "community.postgresql", "kubernetes.core"} <= used.keys(), (
+        "the scan missed modules"
+    )
+    listed = {name for name, _ in REQUIRED} | {"ansible.builtin"}
+    missing = {name: where for name, where in used.items() if name not in listed}
+    assert not missing, f"requirements.yml does not list these collections (first use): {missing}"

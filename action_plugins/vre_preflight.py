@@ -101,13 +101,19 @@ def role_defaults() -> dict[str, dict[str, Any]]:
     return out
 
 
+# The role holding the cluster-wide values (defaults only): every role depends on it, and its
+# argument spec is entry point `cluster`, not `main`, so that Ansible does not validate it again in
+# every play that loads it; this preflight checks it on every host instead.
+CLUSTER_ROLE, CLUSTER_ENTRY = "vre_defaults", "cluster"
+
+
 @cache
-def role_spec(role: str) -> dict[str, Any]:
+def role_spec(role: str, entry: str = "main") -> dict[str, Any]:
     path = ROLES / role / "meta" / "argument_specs.yml"
     if not path.is_file():
         return {}
     data = yaml.safe_load(path.read_text()) or {}
-    return ((data.get("argument_specs") or {}).get("main") or {}).get("options") or {}
+    return ((data.get("argument_specs") or {}).get(entry) or {}).get("options") or {}
 
 
 @cache
@@ -120,6 +126,7 @@ def known_names() -> frozenset[str]:
         names |= set(defaults)
     for role in role_defaults():
         names |= set(role_spec(role))
+    names |= set(role_spec(CLUSTER_ROLE, CLUSTER_ENTRY))
     patterns = (
         "roles/**/*.yml",
         "roles/**/*.j2",
@@ -332,8 +339,8 @@ class ActionModule(ActionBase):
             if host in resolve(str(hosts_pattern), groups):
                 roles += [r for r in play_roles if r not in roles]
         problems = []
-        for role in roles:
-            spec = role_spec(role)
+        for role in [*roles, CLUSTER_ROLE]:
+            spec = role_spec(role, CLUSTER_ENTRY if role == CLUSTER_ROLE else "main")
             args: dict[str, Any] = {}
             for option in spec:
                 if option not in task_vars:

@@ -45,6 +45,12 @@ rendering a broken configuration file.
     reach each host, in order: its ``vre_private_address`` if set, else the ``address`` of its
     ``ansible_default_ipv4`` fact. A host with neither is an error naming the host. An empty list of
     host names gives an empty list (the caller decides whether that is acceptable).
+
+``vre_host_address(hostname, hostvars)``
+    ``'registry-1' | vre_host_address(hostvars)`` -> that one host's address by the same rule, or
+    ``""`` while it has none (no vre_private_address and its facts not gathered yet, or not in the
+    inventory): for derived defaults (roles/vre_defaults), which are read lazily. The checks that
+    must refuse a host without an address use ``vre_host_addresses``.
 """
 
 import ipaddress
@@ -420,6 +426,22 @@ def _fact_address(host_vars: Any) -> Any:
     return _var(facts, "address") if isinstance(facts, Mapping) else None
 
 
+def vre_host_address(hostname: str, hostvars: Mapping[str, Any]) -> str:
+    """One host's address, as vre_host_addresses finds it, or "" while it has none: a bad one (a
+    typo'd address, a host:port) is refused as there."""
+    if _is_undefined(hostvars) or not isinstance(hostvars, Mapping):
+        raise _fail(
+            "vre_host_address",
+            f"'hostvars' must be the hostvars mapping (pass `hostvars`), got {_describe(hostvars)}",
+        )
+    if not isinstance(hostname, str) or hostname not in hostvars:
+        return ""
+    host_vars = hostvars[hostname]
+    if _var(host_vars, "vre_private_address") is None and _fact_address(host_vars) is None:
+        return ""
+    return vre_host_addresses([hostname], hostvars)[0]
+
+
 def vre_host_addresses(hostnames: Sequence[str], hostvars: Mapping[str, Any]) -> list[str]:
     """The address of each host: its ``vre_private_address``, else its default IPv4 address fact."""
     name = "vre_host_addresses"
@@ -476,4 +498,5 @@ class FilterModule:
             "vre_nfs_clients": vre_nfs_clients,
             "vre_nfs_export_line": vre_nfs_export_line,
             "vre_host_addresses": vre_host_addresses,
+            "vre_host_address": vre_host_address,
         }

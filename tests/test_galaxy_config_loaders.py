@@ -26,10 +26,11 @@ import pytest
 import yaml
 
 from tests.galaxy_code import galaxy_python
+from tests.vre_defaults import CLUSTER_DEFAULTS
 
 ROOT = Path(__file__).resolve().parent.parent
 DRIVER = ROOT / "tests" / "galaxy_driver" / "load_configs.py"
-UID = GID = 1450
+UID, GID = CLUSTER_DEFAULTS["vre_galaxy_uid"], CLUSTER_DEFAULTS["vre_galaxy_gid"]
 
 
 def _filters():

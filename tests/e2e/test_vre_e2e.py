@@ -40,6 +40,7 @@ import requests
 import yaml
 from bioblend.galaxy import GalaxyInstance
 
+from tests.vre_defaults import CLUSTER_DEFAULTS
 from vrecloud import caches
 from vrecloud.recap import changed_tasks, recap
 
@@ -54,7 +55,7 @@ NEW_SLAVE = f"{CLUSTER}-mesos-slaves-2"
 KUBE = f"{CLUSTER}-kube-control-plane-1"
 KUBE_NODE = f"{CLUSTER}-kube-nodes-1"
 KUBECTL = ("kubectl", "--kubeconfig=/etc/kubernetes/admin.conf")
-GALAXY_UID = 1450
+GALAXY_UID = CLUSTER_DEFAULTS["vre_galaxy_uid"]
 SHARE = "/srv/vre/galaxy"
 IMAGE = "vre/busybox:1.35.0-debian12"
 LOGS = ROOT / ".vre" / "e2e-logs"

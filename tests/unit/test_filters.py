@@ -2,9 +2,7 @@
 kind of bad input, and the filters working through Ansible's own templating."""
 
 import importlib.util
-import os
 import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
@@ -12,6 +10,8 @@ from typing import Any
 
 import pytest
 from ansible.errors import AnsibleFilterError, AnsibleUndefinedVariable
+
+from tests.ansible_run import run_ansible
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = ROOT / "filter_plugins"
@@ -46,6 +46,7 @@ def test_filter_module_exposes_every_filter():
         "vre_nfs_clients",
         "vre_nfs_export_line",
         "vre_host_addresses",
+        "vre_host_address",
     }
 
 
@@ -371,29 +372,55 @@ def test_host_addresses_bad_input_is_refused(hosts, hostvars, fragment):
     assert fragment in _error("vre_host_addresses", hosts, hostvars)
 
 
+# --- vre_host_address: the same rule, "" while a host has no address yet -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("private", "192.168.5.1"),
+        ("facts", "10.0.0.2"),
+        ("facts_dict", "10.0.0.3"),
+        ("v6_address", "fd00::5"),
+    ],
+)
+def test_host_address_follows_the_same_rule(host, expected):
+    assert F["vre_host_address"](host, HOSTVARS) == expected == F["vre_host_addresses"]([host], HOSTVARS)[0]
+
+
+@pytest.mark.parametrize("host", ["none", "no_route", "ghost", "", None])
+def test_host_address_is_empty_while_a_host_has_none(host):
+    assert F["vre_host_address"](host, HOSTVARS) == ""
+
+
+@pytest.mark.parametrize(
+    ("host", "fragment"),
+    [
+        ("typo_address", "vre_private_address is '192.0.2.300', not a valid"),
+        ("port_address", "vre_private_address is '192.0.2.3:22', not a valid"),
+    ],
+)
+def test_host_address_still_refuses_a_bad_address(host, fragment):
+    assert fragment in _error("vre_host_addresses", [host], HOSTVARS)
+    with pytest.raises(AnsibleFilterError, match="not a valid"):
+        F["vre_host_address"](host, HOSTVARS)
+
+
+def test_host_address_needs_hostvars():
+    with pytest.raises(AnsibleFilterError, match="vre_host_address: 'hostvars' must be the hostvars mapping"):
+        F["vre_host_address"]("facts", None)
+
+
 # --- through Ansible's templating ------------------------------------------------------------------
 
 
 def _adhoc(tmp_path: Path, expression: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    ansible = Path(sys.executable).parent / "ansible"
-    assert ansible.exists(), f"no ansible next to {sys.executable}; run pytest from the project's .venv"
-    env = {
-        **os.environ,
-        "ANSIBLE_FILTER_PLUGINS": str(PLUGIN_DIR),
-        "ANSIBLE_LOCAL_TEMP": str(tmp_path),
-        "ANSIBLE_NOCOLOR": "1",
-    }
-    return subprocess.run(
-        [
-            *(str(ansible), "localhost", "-i", "localhost,", "-c", "local"),
-            *("-m", "ansible.builtin.debug", "-a", f"msg={expression}", *extra),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
+    return run_ansible(
+        "ansible",
+        *("localhost", "-i", "localhost,", "-c", "local"),
+        *("-m", "ansible.builtin.debug", "-a", f"msg={expression}", *extra),
+        env={"ANSIBLE_FILTER_PLUGINS": str(PLUGIN_DIR), "ANSIBLE_LOCAL_TEMP": str(tmp_path)},
         timeout=120,
-        check=False,
     )
 
 

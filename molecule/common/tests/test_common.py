@@ -13,9 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from vre_testinfra import CLUSTER_DEFAULTS
 
 GALAXY_USER = "galaxy"
-GALAXY_UID = 1450
+GALAXY_UID = CLUSTER_DEFAULTS["vre_galaxy_uid"]
 GALAXY_HOME = "/home/galaxy"
 NTP_SERVERS = [f"{n}.debian.pool.ntp.org" for n in range(4)]
 BASE_PACKAGES = [

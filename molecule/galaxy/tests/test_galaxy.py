@@ -13,9 +13,9 @@ import uuid
 import pytest
 import requests
 from bioblend.galaxy import GalaxyInstance
-from vre_testinfra import host_fixture
+from vre_testinfra import CLUSTER_DEFAULTS, host_fixture
 
-GALAXY_UID = 1450
+GALAXY_UID = CLUSTER_DEFAULTS["vre_galaxy_uid"]
 SHARE = "/srv/vre/galaxy"
 CA = "/etc/galaxy/tls/ca.crt"
 KEY_FILE = "/root/galaxy-admin-api-key"

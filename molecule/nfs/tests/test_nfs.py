@@ -7,10 +7,10 @@ skipped with the reason printed, and the protocol checks run through libnfs in u
 import uuid
 
 import pytest
-from vre_testinfra import host_fixture
+from vre_testinfra import CLUSTER_DEFAULTS, host_fixture
 
 EXPORT = "/srv/vre/galaxy"
-GALAXY_UID = 1450
+GALAXY_UID = CLUSTER_DEFAULTS["vre_galaxy_uid"]
 
 testinfra_hosts = ["ansible://nfs-client-1"]
 

@@ -10,11 +10,12 @@ import re
 import shlex
 import uuid
 
+from vre_testinfra import CLUSTER_DEFAULTS
 from vre_testinfra import host as _host
 
 CONTROLLER = "slurm-ctl"
 WORKER = "slurm-w1"
-GALAXY_UID = 1450
+GALAXY_UID = CLUSTER_DEFAULTS["vre_galaxy_uid"]
 SHARE = "/srv/vre"
 WAIT = 120  # seconds: upper bound for a job to be scheduled and finish
 

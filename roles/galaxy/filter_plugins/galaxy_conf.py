@@ -1,10 +1,12 @@
 """Build Galaxy's job and object store configurations from the galaxy role's variables.
 
-Two filters, used by roles/galaxy/templates/*.j2 and tested in tests/test_galaxy_config_loaders.py
-(which loads their output with Galaxy's own loaders):
+Three filters, used by roles/galaxy (templates, vars, validate.yml) and tested in
+tests/test_galaxy_config_loaders.py (which loads their output with Galaxy's own loaders):
 
-  galaxy_job_conf(destinations, default, tools, runners, handler_pools)   -> job_conf.yml as a dict
-  galaxy_object_store_conf(store, shared_dir)                            -> object_store_conf.yml
+  galaxy_job_conf(destinations, default, tools=None, runners=None, uid, gid, local_workers=4)
+                                                   -> job_conf.yml as a dict (uid/gid: vre_galaxy_*)
+  galaxy_object_store_conf(store, shared_dir)      -> object_store_conf.yml as a dict
+  galaxy_job_runner_packages(destinations)         -> the Python packages the runners need
 
 Both raise AnsibleFilterError with a message naming the variable and what to do, so a wrong
 configuration stops the play before anything is written.

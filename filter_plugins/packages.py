@@ -4,8 +4,8 @@
     The names among ``names`` (a list, or one name) that are not installed on the host, in order.
     ``vre_debian_packages`` is what the preflight registered from ``dpkg-query`` on each host, once,
     before the first play changes anything (``playbooks/preflight.yml``): one ``<name> <status>``
-    line per package known to dpkg. Without it (undefined: a role run on its own, by molecule; or a
-    failed query), every name counts as missing, so the apt task runs as it would without this
+    line per package known to dpkg. Without it (None, its default in roles/vre_defaults: a role run
+    on its own, by molecule; or a failed query), every name counts as missing, so the apt task runs as it would without this
     filter. A name that is not a plain package name (a version pin ``pkg=1.2``, a wildcard, a
     ``.deb`` file) counts as missing; an architecture suffix (``pkg:amd64``) is ignored.
 

@@ -10,6 +10,7 @@ from ansible.errors import AnsibleFilterError
 from jinja2 import Undefined
 
 from filter_plugins.packages import vre_packages_missing
+from tests.ansible_run import VENV_BIN, output, run_ansible
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,3 +78,25 @@ def test_the_preflight_query_format_on_this_machine():
     )
     query = {"rc": 0, "stdout_lines": out.stdout.splitlines()}
     assert vre_packages_missing(["dpkg", "no-such-package-vre"], query) == ["no-such-package-vre"]
+
+
+def test_the_guard_in_a_play_without_the_preflight_runs_apt_and_with_it_only_for_the_missing():
+    """In Ansible itself: roles/vre_defaults gives vre_debian_packages a default (None), so a role's
+    `when:` does not fail on an undefined variable where no preflight ran (molecule)."""
+    proc = run_ansible(
+        "ansible-playbook",
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        "-e",
+        f"ansible_python_interpreter={VENV_BIN / 'python'}",
+        str(ROOT / "tests" / "fixtures" / "packages" / "guard.yml"),
+        env={"ANSIBLE_STRATEGY": "linear"},
+        timeout=120,
+    )
+    out = output(proc)
+    assert proc.returncode == 0, out
+    # The YAML callback quotes the message and doubles its quotes.
+    assert "missing without the list: [''dpkg'', ''no-such-package-vre'']" in out
+    assert "missing with the list: [''no-such-package-vre'']" in out

@@ -15,9 +15,8 @@ import uuid
 import pytest
 import yaml
 
-from tests.doubles.harness import CloudHarness
+from tests.doubles.harness import CloudHarness, checked_harness
 from vrecloud import provision as core
-from vrecloud.spec import load_spec, validate_for_cloud
 
 pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning:openstack")
 
@@ -30,19 +29,12 @@ DELETE = r"/servers/[^/]+$"
 
 @pytest.fixture(params=["openstack", "okeanos"])
 def cloud(request, tmp_path):
-    with CloudHarness(request.param, tmp_path, boot_latency=0.1) as h:
-        yield h
-        assert h.double.unknown == [], f"client calls the double does not model: {h.double.unknown}"
+    yield from checked_harness(request.param, tmp_path, boot_latency=0.1)
 
 
 @pytest.fixture
 def cluster():
     return f"f{uuid.uuid4().hex[:6]}"
-
-
-def provision(h: CloudHarness, spec_path) -> core.Result:
-    spec = validate_for_cloud(load_spec(spec_path), h.name)
-    return core.provision(spec, h.provider(), poll=0.05, timeout=20.0, ssh_timeout=3.0)
 
 
 def tagged(h: CloudHarness, cluster: str) -> list[str]:
@@ -71,7 +63,7 @@ PASSING = {
 def test_a_passing_failure_is_retried_and_the_run_succeeds(cloud, cluster, fault, monkeypatch):
     monkeypatch.setenv("VRE_API_TIMEOUT", "0.5")  # the stall outlasts one request's timeout
     injected = cloud.double.inject(**fault)
-    result = provision(cloud, cloud.write_spec(cluster, GROUPS))
+    result = cloud.provision(cloud.write_spec(cluster, GROUPS), timeout=20.0)
     assert result.failed == {}
     assert len(result.ready) == HOSTS
     assert injected.fired == fault.get("times", 1)
@@ -83,10 +75,10 @@ def test_a_failure_on_a_later_page_of_a_list_is_retried(tmp_path, cluster):
     """openstacksdk fetches the next page of a list while it is being iterated."""
     with CloudHarness("openstack", tmp_path, boot_latency=0.1) as h:
         spec = h.write_spec(cluster, {"nfs_clients": 5})
-        assert provision(h, spec).failed == {}
+        assert h.provision(spec, timeout=20.0).failed == {}
         h.double.page_size = 2
         later_page = h.double.inject("GET", SERVERS, status=503, times=2, query="marker")
-        again = provision(h, spec)
+        again = h.provision(spec, timeout=20.0)
         assert later_page.fired == 2
         assert again.failed == {} and sorted(again.reused) == tagged(h, cluster)
         assert again.created == [], "every page was read: nothing is missing"
@@ -95,7 +87,7 @@ def test_a_failure_on_a_later_page_of_a_list_is_retried(tmp_path, cluster):
 @pytest.mark.fault_case
 def test_deleting_retries_a_passing_failure(cloud, cluster):
     spec = cloud.write_spec(cluster, GROUPS)
-    assert provision(cloud, spec).failed == {}
+    assert cloud.provision(spec, timeout=20.0).failed == {}
     injected = cloud.double.inject("DELETE", DELETE, status=500, times=2)
     proc = cloud.cli("destroy", "--yes", "--poll", "0.05", spec=spec)
     assert proc.returncode == 0, proc.stderr
@@ -142,12 +134,12 @@ def test_a_create_whose_answer_is_lost_is_found_by_the_next_run(cloud, cluster):
     second one); the host is reported and the next run finds the server by its tags."""
     spec = cloud.write_spec(cluster, {"nfs_clients": 2})
     lost = cloud.double.inject("POST", CREATE, status=504, answer_lost=True, times=1)
-    first = provision(cloud, spec)
+    first = cloud.provision(spec, timeout=20.0)
     assert lost.fired == 1
     assert len(first.failed) == 1
     (why,) = first.failed.values()
     assert "may or may not have been carried out" in why and "run the same command again" in why
-    again = provision(cloud, spec)
+    again = cloud.provision(spec, timeout=20.0)
     assert again.failed == {}
     assert len(again.reused) == 2 and again.created == []
     assert len(tagged(cloud, cluster)) == 2, "no duplicate server"
@@ -156,7 +148,7 @@ def test_a_create_whose_answer_is_lost_is_found_by_the_next_run(cloud, cluster):
 @pytest.mark.fault_case
 def test_a_lasting_failure_while_deleting_is_reported_and_destroy_can_be_run_again(cloud, cluster):
     spec = cloud.write_spec(cluster, GROUPS)
-    assert provision(cloud, spec).failed == {}
+    assert cloud.provision(spec, timeout=20.0).failed == {}
     cloud.double.inject("DELETE", DELETE, status=503, times=None)
     proc = cloud.cli("destroy", "--yes", "--poll", "0.05", "--timeout", "1", spec=spec)
     assert proc.returncode == 1
@@ -224,7 +216,7 @@ def test_without_a_network_the_only_internal_one_is_taken_or_the_choice_is_refus
         data = h.spec_data(cluster, {"nfs_clients": 1})
         del data["network"]
         path.write_text(yaml.safe_dump(data))
-        result = provision(h, path)
+        result = h.provision(path, timeout=20.0)
         assert result.failed == {}
         (vm,) = [vm for vm in h.fleet.live() if vm.name in result.ready]
         nets = [p["network_id"] for p in h.fleet.ports.values() if p["device_id"] == vm.id]
@@ -253,12 +245,12 @@ def test_a_floating_ip_whose_answer_is_lost_is_not_leaked(cloud, cluster):
     attached, and destroy releases it: nothing is left reserved and unattached."""
     spec = cloud.write_spec(cluster, {"galaxy": {"count": 1, "public_ip": True}})
     lost = cloud.double.inject("POST", FLOATING_IPS, status=504, answer_lost=True, times=1)
-    result = provision(cloud, spec)
+    result = cloud.provision(spec, timeout=20.0)
     assert lost.fired == 1
     if cloud.name == "openstack":
         (why,) = result.failed.values()
         assert "may or may not have been carried out" in why
-        result = provision(cloud, spec)
+        result = cloud.provision(spec, timeout=20.0)
     assert result.failed == {}
     fips = list(cloud.fleet.floating_ips.values())
     assert len(fips) == 1 and fips[0]["port_id"], f"one floating IP, attached: {fips}"
@@ -279,7 +271,7 @@ def test_okeanos_does_not_guess_between_two_new_floating_ips(tmp_path, cluster, 
 
         monkeypatch.setattr(h.fleet, "allocate_ip", two_at_once)
         h.double.inject("POST", FLOATING_IPS, status=504, answer_lost=True, times=1)
-        result = provision(h, spec)
+        result = h.provision(spec, timeout=20.0)
         (why,) = result.failed.values()
         assert "Several free floating IPs appeared meanwhile" in why
         for fip in h.fleet.floating_ips.values():

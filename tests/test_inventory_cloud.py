@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from tests.doubles.harness import CloudHarness
+from tests.doubles.harness import CloudHarness, checked_harness
 from vrecloud import provision as core
 from vrecloud.spec import load_spec, validate_for_cloud
 
@@ -32,9 +32,7 @@ NAMES = ["{c}-galaxy-1", "{c}-nfs-clients-1", "{c}-nfs-clients-2", "{c}-nfs-serv
 
 @pytest.fixture(params=["openstack", "okeanos"])
 def cloud(request, tmp_path):
-    with CloudHarness(request.param, tmp_path, boot_latency=0.2) as h:
-        yield h
-        assert h.double.unknown == [], f"client calls the double does not model: {h.double.unknown}"
+    yield from checked_harness(request.param, tmp_path, boot_latency=0.2)
 
 
 @pytest.fixture
@@ -46,19 +44,13 @@ def names(cluster: str) -> list[str]:
     return [n.format(c=cluster) for n in NAMES]
 
 
-def run(h: CloudHarness, spec_path, **kw) -> core.Result:
-    spec = validate_for_cloud(load_spec(spec_path), h.name)
-    kw = {"poll": 0.05, "timeout": 10.0, "ssh_timeout": 3.0} | kw
-    return core.provision(spec, h.provider(), **kw)
-
-
 def tagged(h: CloudHarness, cluster: str) -> list[str]:
     return sorted(vm.name for vm in h.fleet.live() if vm.metadata.get(core.TAG_CLUSTER) == cluster)
 
 
 def test_provision_from_nothing_then_a_rerun_changes_nothing(cloud, cluster):
     spec = cloud.write_spec(cluster, GROUPS)
-    first = run(cloud, spec)
+    first = cloud.provision(spec)
     assert first.failed == {}
     assert sorted(first.created) == sorted(first.ready) == names(cluster)
     galaxy = first.ready[f"{cluster}-galaxy-1"]
@@ -67,7 +59,7 @@ def test_provision_from_nothing_then_a_rerun_changes_nothing(cloud, cluster):
     assert first.changed
     made = cloud.fleet.created_count
 
-    again = run(cloud, spec)
+    again = cloud.provision(spec)
     assert again.failed == {} and not again.changed
     assert again.created == [] and again.reused == names(cluster)
     assert cloud.fleet.created_count == made
@@ -79,7 +71,7 @@ def test_provisioning_is_parallel(cloud, cluster):
     cloud.fleet.boot_latency = 0.5
     spec = cloud.write_spec(cluster, {"nfs_clients": 8})
     start = time.monotonic()
-    result = run(cloud, spec)
+    result = cloud.provision(spec)
     elapsed = time.monotonic() - start
     assert result.failed == {} and len(result.ready) == 8
     assert elapsed < 8 * 0.5 / 2, f"took {elapsed:.2f}s"
@@ -90,7 +82,7 @@ def test_list_reads_only_and_maps_groups_and_hostvars(cloud, cluster):
     empty = cloud.run("--list", spec=spec)
     assert empty.returncode == 0, empty.stderr
     assert json.loads(empty.stdout)["_meta"]["hostvars"] == {}
-    assert run(cloud, spec).failed == {}
+    assert cloud.provision(spec).failed == {}
 
     before = len(cloud.double.log)
     listed = cloud.run("--list", spec=spec)
@@ -140,7 +132,7 @@ def test_half_finished_earlier_run_is_completed(cloud, cluster):
     active = leftover(f"{cluster}-nfs-clients-2")
     active.ready_at = 0
 
-    result = run(cloud, spec_path)
+    result = cloud.provision(spec_path)
     assert result.failed == {}
     assert result.replaced == [failed.name]
     assert failed.id not in f.vms
@@ -152,7 +144,7 @@ def test_half_finished_earlier_run_is_completed(cloud, cluster):
 def test_duplicate_servers_of_a_node_are_reduced_to_one(cloud, cluster):
     """Two concurrent runs can both create a node's server: the next run keeps one."""
     spec = cloud.write_spec(cluster, {"galaxy": 1})
-    assert run(cloud, spec).failed == {}
+    assert cloud.provision(spec).failed == {}
     f = cloud.fleet
     name = f"{cluster}-galaxy-1"
     meta = {core.TAG_CLUSTER: cluster, core.TAG_GROUPS: "galaxy"}
@@ -163,7 +155,7 @@ def test_duplicate_servers_of_a_node_are_reduced_to_one(cloud, cluster):
         metadata=meta,
         network_ids=[cloud.double.private_net["id"]],
     )
-    result = run(cloud, spec)
+    result = cloud.provision(spec)
     assert result.failed == {} and result.deleted == [name] and result.created == []
     assert tagged(cloud, cluster) == [name]
     assert twin.id not in f.vms  # the older, ACTIVE one was kept; the BUILD twin went
@@ -181,7 +173,7 @@ def test_quota_exceeded_is_reported_and_the_next_run_completes(cloud, cluster):
     assert len(tagged(cloud, cluster)) == 2  # what was made is kept, tagged, and reused next time
 
     cloud.fleet.max_instances = 10
-    again = run(cloud, spec)
+    again = cloud.provision(spec)
     assert again.failed == {}
     assert len(again.reused) == 2 and len(again.created) == 2
     assert tagged(cloud, cluster) == names(cluster)
@@ -190,11 +182,11 @@ def test_quota_exceeded_is_reported_and_the_next_run_completes(cloud, cluster):
 def test_floating_ip_quota_is_reported_and_the_next_run_attaches_it(cloud, cluster):
     cloud.fleet.max_floating_ips = 0
     spec = cloud.write_spec(cluster, GROUPS)
-    first = run(cloud, spec)
+    first = cloud.provision(spec)
     assert list(first.failed) == [f"{cluster}-galaxy-1"]
     assert "quota exceeded" in first.failed[f"{cluster}-galaxy-1"].lower()
     cloud.fleet.max_floating_ips = 5
-    again = run(cloud, spec)
+    again = cloud.provision(spec)
     assert again.failed == {} and list(again.public_ips) == [f"{cluster}-galaxy-1"]
     assert again.created == []
 
@@ -203,7 +195,7 @@ def test_vm_that_goes_to_error_is_deleted_and_recreated_next_run(cloud, cluster)
     bad = f"{cluster}-nfs-server-1"
     cloud.fleet.boot_errors.add(bad)
     spec = cloud.write_spec(cluster, GROUPS)
-    first = run(cloud, spec)
+    first = cloud.provision(spec)
     assert list(first.failed) == [bad]
     assert "went to ERROR" in first.failed[bad] and "was deleted" in first.failed[bad]
     if cloud.name == "openstack":  # Nova's fault message; Cyclades' diagnostics carry the same
@@ -212,7 +204,7 @@ def test_vm_that_goes_to_error_is_deleted_and_recreated_next_run(cloud, cluster)
     assert bad not in tagged(cloud, cluster)
 
     cloud.fleet.boot_errors.clear()
-    again = run(cloud, spec)
+    again = cloud.provision(spec)
     assert again.failed == {} and again.created == [bad]
 
 
@@ -220,20 +212,20 @@ def test_timeout_leaves_the_vm_and_the_next_run_waits_for_it(cloud, cluster):
     slow = f"{cluster}-nfs-clients-2"
     cloud.fleet.never_active.add(slow)
     spec = cloud.write_spec(cluster, GROUPS)
-    first = run(cloud, spec, timeout=0.8)
+    first = cloud.provision(spec, timeout=0.8)
     assert list(first.failed) == [slow]
     assert "still BUILD after" in first.failed[slow] and "run provision again" in first.failed[slow]
     assert slow in tagged(cloud, cluster)
 
     cloud.fleet.never_active.clear()
-    again = run(cloud, spec)
+    again = cloud.provision(spec)
     assert again.failed == {} and again.created == [] and slow in again.reused
 
 
 def test_ssh_that_never_answers_is_a_clear_failure(cloud, cluster):
     mute = f"{cluster}-nfs-clients-1"
     cloud.fleet.no_ssh.add(mute)
-    result = run(cloud, cloud.write_spec(cluster, GROUPS), ssh_timeout=0.5)
+    result = cloud.provision(cloud.write_spec(cluster, GROUPS), ssh_timeout=0.5)
     assert list(result.failed) == [mute]
     assert "no SSH answer on" in result.failed[mute] and "the server is kept" in result.failed[mute]
 
@@ -245,7 +237,7 @@ def test_hosts_behind_the_jump_host_are_listed_with_proxyjump(cloud, cluster):
         if "galaxy" not in name:
             cloud.fleet.no_ssh.add(name)  # whatever listens on private addresses is not checked
     spec = cloud.write_spec(cluster, GROUPS, ssh_via="galaxy")
-    result = run(cloud, spec, ssh_timeout=0.5)
+    result = cloud.provision(spec, ssh_timeout=0.5)
     assert result.failed == {}
     assert sorted(result.ready) == names(cluster)
     assert result.ssh_unchecked == [n for n in names(cluster) if "galaxy" not in n]
@@ -265,7 +257,7 @@ def test_destroy_removes_exactly_the_cluster(cloud, cluster):
     other = f.create_server(f"{cluster}x-galaxy-1", flavor, image, metadata=other_tag, network_ids=[net])
     foreign_ip = f.allocate_ip(cloud.double.public_net["id"], "someone else's")
     spec = cloud.write_spec(cluster, GROUPS)
-    assert run(cloud, spec).failed == {}
+    assert cloud.provision(spec).failed == {}
     assert len(f.floating_ips) == 2
 
     proc = cloud.cli("destroy", "--yes", "--poll", "0.05", spec=spec)
@@ -282,7 +274,7 @@ def test_destroy_removes_exactly_the_cluster(cloud, cluster):
 
 def test_destroy_wants_yes(cloud, cluster):
     spec = cloud.write_spec(cluster, GROUPS)
-    assert run(cloud, spec).failed == {}
+    assert cloud.provision(spec).failed == {}
     proc = cloud.cli("destroy", spec=spec)
     assert proc.returncode == 2 and "--yes" in proc.stderr
     assert tagged(cloud, cluster) == names(cluster)
@@ -290,17 +282,17 @@ def test_destroy_wants_yes(cloud, cluster):
 
 def test_changed_groups_are_retagged(cloud, cluster):
     spec = cloud.write_spec(cluster, {"galaxy": 1})
-    assert run(cloud, spec).failed == {}
+    assert cloud.provision(spec).failed == {}
     spec = cloud.write_spec(cluster, {"galaxy": {"count": 1, "extra_groups": ["nfs_clients"]}})
-    result = run(cloud, spec)
+    result = cloud.provision(spec)
     assert result.retagged == [f"{cluster}-galaxy-1"] and result.created == []
     inv = json.loads(cloud.cli("--list", spec=spec).stdout)
     assert inv["nfs_clients"]["hosts"] == [f"{cluster}-galaxy-1"]
 
 
 def test_lower_count_reports_surplus_and_keeps_it(cloud, cluster):
-    assert run(cloud, cloud.write_spec(cluster, {"nfs_clients": 2})).failed == {}
-    result = run(cloud, cloud.write_spec(cluster, {"nfs_clients": 1}))
+    assert cloud.provision(cloud.write_spec(cluster, {"nfs_clients": 2})).failed == {}
+    result = cloud.provision(cloud.write_spec(cluster, {"nfs_clients": 1}))
     assert result.surplus == [f"{cluster}-nfs-clients-2"]
     assert len(tagged(cloud, cluster)) == 2
 

@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from tests.ansible_run import output, run_ansible
-from tests.doubles.harness import ROOT, CloudHarness
+from tests.doubles.harness import ROOT, checked_harness
 from vrecloud import provision as core
 from vrecloud.spec import load_spec, validate_for_cloud
 
@@ -24,20 +24,13 @@ GROUPS = {
 
 @pytest.fixture
 def cloud(tmp_path):
-    with CloudHarness("okeanos", tmp_path, boot_latency=0.2) as h:
-        yield h
-        assert h.double.unknown == []
-
-
-def provision(h, spec_path):
-    spec = validate_for_cloud(load_spec(spec_path), "okeanos")
-    return core.provision(spec, h.provider(), poll=0.05, timeout=10, ssh_timeout=3)
+    yield from checked_harness("okeanos", tmp_path, boot_latency=0.2)
 
 
 def test_ansible_inventory_lists_the_cluster(cloud):
     cluster = f"ok{uuid.uuid4().hex[:6]}"
     spec = cloud.write_spec(cluster, GROUPS, ssh_user={"okeanos": "user", "openstack": "debian"})
-    assert provision(cloud, spec).failed == {}
+    assert cloud.provision(spec).failed == {}
     proc = cloud.ansible_inventory("--list", spec=spec)
     assert proc.returncode == 0, proc.stderr
     inv = json.loads(proc.stdout)
@@ -52,7 +45,7 @@ def test_ansible_inventory_lists_the_cluster(cloud):
 def test_credentials_come_from_kamaki_config_when_the_environment_has_none(cloud, tmp_path):
     cluster = f"ok{uuid.uuid4().hex[:6]}"
     spec = cloud.write_spec(cluster, GROUPS)
-    assert provision(cloud, spec).failed == {}
+    assert cloud.provision(spec).failed == {}
     url, token = cloud.env.pop("OKEANOS_URL"), cloud.env.pop("OKEANOS_TOKEN")
     missing = cloud.run("--list", spec=spec)
     assert missing.returncode == 1 and "OKEANOS_URL" in missing.stderr and "kamaki" in missing.stderr
@@ -82,13 +75,13 @@ def test_a_floating_ip_reserved_by_an_interrupted_run_is_reused_and_released(clo
     cluster = f"ok{uuid.uuid4().hex[:6]}"
     spec = cloud.write_spec(cluster, GROUPS)
     cloud.fleet.max_floating_ips = 0
-    assert list(provision(cloud, spec).failed) == [f"{cluster}-galaxy-1"]
+    assert list(cloud.provision(spec).failed) == [f"{cluster}-galaxy-1"]
     # The interrupted run: the address was reserved and recorded on the server, never attached.
     cloud.fleet.max_floating_ips = 1
     galaxy = next(vm for vm in cloud.fleet.live() if vm.name == f"{cluster}-galaxy-1")
     fip = cloud.fleet.allocate_ip(cloud.double.public_net["id"])
     galaxy.metadata[core.TAG_FLOATING_IP] = fip["id"]
-    result = provision(cloud, spec)
+    result = cloud.provision(spec)
     assert result.failed == {} and result.public_ips == {galaxy.name: fip["address"]}
     assert list(cloud.fleet.floating_ips) == [fip["id"]]
 

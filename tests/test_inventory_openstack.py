@@ -8,10 +8,9 @@ import uuid
 
 import pytest
 
-from tests.doubles.harness import CloudHarness
-from vrecloud import provision as core
+from tests.doubles.harness import checked_harness
 from vrecloud.openstack import security_group_name
-from vrecloud.spec import load_spec, validate_for_cloud
+from vrecloud.spec import load_spec
 
 pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning:openstack")
 
@@ -26,20 +25,13 @@ RULES = [{"port": 22}, {"port": "8080-8090", "cidr": "10.0.0.0/8"}, {"protocol":
 
 @pytest.fixture
 def cloud(tmp_path):
-    with CloudHarness("openstack", tmp_path, boot_latency=0.2) as h:
-        yield h
-        assert h.double.unknown == []
-
-
-def provision(h, spec_path):
-    spec = validate_for_cloud(load_spec(spec_path), "openstack")
-    return core.provision(spec, h.provider(), poll=0.05, timeout=10, ssh_timeout=3)
+    yield from checked_harness("openstack", tmp_path, boot_latency=0.2)
 
 
 def test_ansible_inventory_lists_the_cluster(cloud):
     cluster = f"os{uuid.uuid4().hex[:6]}"
     spec = cloud.write_spec(cluster, GROUPS)
-    assert provision(cloud, spec).failed == {}
+    assert cloud.provision(spec).failed == {}
     proc = cloud.ansible_inventory("--list", spec=spec)
     assert proc.returncode == 0, proc.stderr
     inv = json.loads(proc.stdout)
@@ -62,7 +54,7 @@ def test_ansible_inventory_lists_the_cluster(cloud):
 def test_security_group_is_made_once_and_removed_by_destroy(cloud):
     cluster = f"os{uuid.uuid4().hex[:6]}"
     spec = cloud.write_spec(cluster, {"galaxy": 1, "nfs_server": 1}, security_rules=RULES)
-    assert provision(cloud, spec).failed == {}
+    assert cloud.provision(spec).failed == {}
     groups = [g for g in cloud.fleet.security_groups.values() if g["name"] == security_group_name(cluster)]
     assert len(groups) == 1 and groups[0]["description"] == f"vre-cluster={cluster}"
     rules = {
@@ -79,7 +71,7 @@ def test_security_group_is_made_once_and_removed_by_destroy(cloud):
         ("icmp", None, None, None, sg),
     }
     assert all(vm.security_groups == [security_group_name(cluster)] for vm in cloud.fleet.live())
-    assert provision(cloud, spec).failed == {}
+    assert cloud.provision(spec).failed == {}
     assert len(cloud.fleet.sg_rules) == 6  # the rerun added nothing
 
     proc = cloud.cli("destroy", "--yes", "--poll", "0.05", spec=spec)

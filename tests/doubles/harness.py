@@ -4,6 +4,10 @@ with CloudHarness("openstack", tmp_path, boot_latency=0.2) as h:
     h.provider()            # a vrecloud provider talking to the double, in this process
     h.env                   # environment for the inventory scripts, in a subprocess
     h.write_spec(...)       # a cluster spec whose ssh_port is the double's SSH listeners
+    h.provision(spec_path)  # vrecloud.provision of that spec against the double
+
+A test module's fixture: `yield from checked_harness("okeanos", tmp_path, boot_latency=0.2)`, which
+also fails the test when the client made a call the double does not model.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +26,8 @@ import yaml
 
 from tests.doubles.openstack import OpenStackDouble
 from tests.doubles.synnefo import SynnefoDouble
+from vrecloud import provision as core
+from vrecloud.spec import load_spec, validate_for_cloud
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = {"openstack": "debian-12", "okeanos": "Debian Base"}
@@ -55,6 +62,12 @@ class CloudHarness:
         self.fleet.close()
 
     # -- in-process -----------------------------------------------------------------------------
+
+    def provision(self, spec_path: Path, **kw: Any) -> core.Result:
+        """vrecloud.provision of the spec at `spec_path` against the double, with short polls."""
+        spec = validate_for_cloud(load_spec(spec_path), self.name)
+        kw = {"poll": 0.05, "timeout": 10.0, "ssh_timeout": 3.0} | kw
+        return core.provision(spec, self.provider(), **kw)
 
     def provider(self, workers: int = 50) -> Any:
         if isinstance(self.double, OpenStackDouble):
@@ -144,3 +157,11 @@ class CloudHarness:
             timeout=timeout,
             check=False,
         )
+
+
+def checked_harness(provider: str, workdir: Path, **double_args: Any) -> Iterator[CloudHarness]:
+    """Body of a pytest fixture: the harness, then a failure if the client made calls the double
+    does not model (they would otherwise pass unnoticed)."""
+    with CloudHarness(provider, workdir, **double_args) as h:
+        yield h
+        assert h.double.unknown == [], f"client calls the double does not model: {h.double.unknown}"

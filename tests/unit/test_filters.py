@@ -1,16 +1,15 @@
 """The toolkit's Jinja2 filters (filter_plugins/vre.py): each one's output, a clear error for each
 kind of bad input, and the filters working through Ansible's own templating."""
 
-import importlib.util
 import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from ansible.errors import AnsibleFilterError, AnsibleUndefinedVariable
 
+from filter_plugins import vre
 from tests.ansible_run import run_ansible
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,15 +17,6 @@ PLUGIN_DIR = ROOT / "filter_plugins"
 NEVER_STAR = 'exports are restricted to the cluster\'s clients and never "*"'
 
 
-def _load_plugin() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("vre_filter_plugin", PLUGIN_DIR / "vre.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-vre = _load_plugin()
 F = vre.FilterModule().filters()
 
 

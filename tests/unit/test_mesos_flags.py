@@ -3,7 +3,6 @@ mesos_master, mesos_slave and chronos actually render for a sample cluster, chec
 flag names Mesos 1.11 and Chronos 3 document, so that a typo in a role or an override cannot ship.
 """
 
-import importlib.util
 import json
 import shlex
 from pathlib import Path
@@ -11,23 +10,13 @@ from pathlib import Path
 import pytest
 from ansible.errors import AnsibleFilterError
 
+from filter_plugins import mesos_flags as M
 from tests.ansible_run import VENV_BIN, output, run_ansible
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "mesos_flags"
 
 
-def _load_plugin():
-    spec = importlib.util.spec_from_file_location(
-        "mesos_flags_plugin", ROOT / "filter_plugins" / "mesos_flags.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-M = _load_plugin()
 F = M.FilterModule().filters()
 
 

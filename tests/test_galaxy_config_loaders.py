@@ -177,6 +177,12 @@ def test_kubernetes_runner_uses_the_service_account_only_when_asked(tmp_path):
     assert report["runners"]["kubernetes"]["kube_clients"] == ["service_account"]
 
 
+def test_kubernetes_runner_without_the_galaxy_ids_is_refused_naming_them():
+    """The UID and GID the pods run as come from roles/vre_defaults; the filter has no copy."""
+    with pytest.raises(Exception, match="pass vre_galaxy_uid and vre_galaxy_gid"):
+        gc.galaxy_job_conf([K8S_DEST], "k8s", [], {"kubernetes": K8S_RUNNER})
+
+
 def test_role_default_job_conf_loads(tmp_path):
     d = _defaults()
     conf = gc.galaxy_job_conf(
@@ -433,7 +439,8 @@ def test_object_store_loads_with_galaxy(tmp_path, kind):
 def test_role_default_object_store_is_disk_on_the_share(tmp_path):
     d = _defaults()
     assert d["galaxy_object_store"] == {"type": "disk", "files_dir": "{{ galaxy_shared_dir }}/objects"}
-    assert d["galaxy_shared_dir"] == "{{ vre_shared_root | default('/srv/vre') }}/galaxy"
+    assert d["galaxy_shared_dir"] == "{{ vre_shared_root }}/galaxy"
+    assert CLUSTER_DEFAULTS["vre_shared_root"] == "/srv/vre"
 
 
 def test_galaxy_rejects_an_unknown_store_type(tmp_path):

@@ -143,6 +143,11 @@ def _kubernetes_runner(runner: dict[str, Any], uid: Any, gid: Any) -> dict[str, 
         params["k8s_config_path"] = runner["config_path"]
     if runner.get("galaxy_instance_id"):
         params["k8s_galaxy_instance_id"] = runner["galaxy_instance_id"]
+    if uid is None or gid is None:
+        raise _err(
+            "galaxy_job_conf: a kubernetes runner needs the galaxy UID and GID its pods run as: pass "
+            "vre_galaxy_uid and vre_galaxy_gid (roles/vre_defaults)"
+        )
     return {k: _stringify(v) for k, v in params.items()}
 
 
@@ -177,8 +182,8 @@ def galaxy_job_conf(  # noqa: PLR0917 - a Jinja filter: its arguments come posit
     default: str,
     tools: list[dict[str, Any]] | None = None,
     runners: dict[str, Any] | None = None,
-    uid: Any = 1450,
-    gid: Any = 1450,
+    uid: Any = None,
+    gid: Any = None,
     local_workers: int = 4,
 ) -> dict[str, Any]:
     """job_conf.yml (Galaxy's YAML job configuration) from galaxy_job_destinations & co."""

@@ -5,9 +5,10 @@
     ``vre_debian_packages`` is what the preflight registered from ``dpkg-query`` on each host, once,
     before the first play changes anything (``playbooks/preflight.yml``): one ``<name> <status>``
     line per package known to dpkg. Without it (None, its default in roles/vre_defaults: a role run
-    on its own, by molecule; or a failed query), every name counts as missing, so the apt task runs as it would without this
-    filter. A name that is not a plain package name (a version pin ``pkg=1.2``, a wildcard, a
-    ``.deb`` file) counts as missing; an architecture suffix (``pkg:amd64``) is ignored.
+    on its own, by molecule; or a failed query), every name counts as missing, so the apt task
+    runs as it would without this filter. A name that is not a plain package name (a version pin
+    ``pkg=1.2``, a wildcard, a ``.deb`` file) counts as missing; an architecture suffix
+    (``pkg:amd64``) is ignored.
 
 The roles guard their apt tasks with it (``when: ... | vre_packages_missing(vre_debian_packages)
 | length > 0``), so that a converge where every package is already there runs no apt module (each

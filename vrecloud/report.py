@@ -67,7 +67,14 @@ class ReportError(RuntimeError):
 class GalaxyClient:
     """GET requests to Galaxy's API with an API key; thread-safe (one request per call)."""
 
-    def __init__(self, url: str, key: str, ca_file: str | None = None, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        key: str,
+        ca_file: str | None = None,
+        timeout: float = 60.0,
+        ca_data: str | None = None,
+    ) -> None:
         parsed = urllib.parse.urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ReportError(f"--url {url!r} is not an http(s) URL of a Galaxy (https://galaxy.example.org)")
@@ -76,7 +83,8 @@ class GalaxyClient:
         self.base = url.rstrip("/")
         self.key = key.strip()
         self.timeout = timeout
-        self.context = ssl.create_default_context(cafile=ca_file) if parsed.scheme == "https" else None
+        https = parsed.scheme == "https"
+        self.context = ssl.create_default_context(cafile=ca_file, cadata=ca_data) if https else None
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         query = urllib.parse.urlencode({k: v for k, v in (params or {}).items() if v is not None})
@@ -315,20 +323,21 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
     args = parser.parse_args(argv)
     try:
+        url, ca_data = args.url, None
         if args.local:
-            return _local(args, sys.argv[1:] if argv is None else argv)
-        if args.key_file:
+            url, key, ca_data = _local(args.local)
+        elif args.key_file:
             try:
                 key = Path(args.key_file).read_text()
             except OSError as exc:
                 raise ReportError(f"--key-file {args.key_file}: {exc.strerror}") from None
         else:
             key = env.get("GALAXY_API_KEY", "")
-        if not args.url:
+        if not url:
             raise ReportError("no Galaxy URL: pass --url (or set $GALAXY_URL)")
         if args.page_size < 1 or args.workers < 1:
             raise ReportError("--page-size and --workers must be at least 1")
-        client = GalaxyClient(args.url, key, ca_file=args.ca_file)
+        client = GalaxyClient(url, key, ca_file=args.ca_file, ca_data=ca_data)
         jobs = collect(client, args.since, args.until, args.page_size, args.workers)
     except ReportError as exc:
         print(f"report: {exc}", file=sys.stderr)
@@ -337,16 +346,18 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     return 0
 
 
-def _local(args: argparse.Namespace, argv: list[str]) -> int:
-    """`./vre report`: the report of the local VRE, with the admin key and the CA its galaxy role
-    wrote on the Galaxy host (/root/galaxy-admin-api-key, /etc/galaxy/tls/ca.crt)."""
+def _local(spec_path: str) -> tuple[str, str, str]:
+    """`./vre report`: the URL, admin key and CA (PEM) of the local VRE's Galaxy, read from the
+    Galaxy host where its galaxy role wrote them (/root/galaxy-admin-api-key, /etc/galaxy/tls/ca.crt)."""
     import subprocess
-    import tempfile
 
     from vrecloud import local
-    from vrecloud.spec import load_spec
+    from vrecloud.spec import SpecError, load_spec
 
-    cluster = load_spec(args.local).cluster
+    try:
+        cluster = load_spec(spec_path).cluster
+    except SpecError as exc:
+        raise ReportError(str(exc)) from None
     hosts = [h for h in local.list_hosts(cluster) if "galaxy" in h["groups"] and h["running"]]
     if not hosts or not hosts[0]["address"]:
         raise ReportError(f"cluster {cluster} has no running Galaxy host: run ./vre up first")
@@ -361,21 +372,7 @@ def _local(args: argparse.Namespace, argv: list[str]) -> int:
             raise ReportError(f"{host['name']}: cannot read {path} ({why}): run ./vre up first")
         return proc.stdout
 
-    rest, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--local":
-            skip = True
-        elif not arg.startswith("--local="):
-            rest.append(arg)
-    with tempfile.TemporaryDirectory() as tmp:
-        key, ca = Path(tmp) / "key", Path(tmp) / "ca.crt"
-        key.write_text(read("/root/galaxy-admin-api-key"))
-        key.chmod(0o600)
-        ca.write_text(read("/etc/galaxy/tls/ca.crt"))
-        url = f"https://{host['address']}"
-        return main(["--url", url, "--key-file", str(key), "--ca-file", str(ca), *rest], environ={})
+    return f"https://{host['address']}", read("/root/galaxy-admin-api-key"), read("/etc/galaxy/tls/ca.crt")
 
 
 if __name__ == "__main__":

@@ -169,3 +169,13 @@ def test_a_key_that_is_not_an_admins_is_refused_plainly(galaxy, key, fragment, c
     assert report.main(["--url", galaxy.url], environ={"GALAXY_API_KEY": key}) == 1
     err = capsys.readouterr().err
     assert fragment in err and "needs an admin's key" in err
+
+
+def test_the_local_vre_without_a_galaxy_host_is_one_line(monkeypatch, capsys):
+    from vrecloud import local
+
+    monkeypatch.setattr(local, "list_hosts", lambda cluster: [])
+    assert report.main(["--local", "inventories/specs/local.yml"], environ={}) == 1
+    assert "has no running Galaxy host: run ./vre up first" in capsys.readouterr().err
+    assert report.main(["--local", "/nonexistent/spec.yml"], environ={}) == 1
+    assert "not found" in capsys.readouterr().err

@@ -12,11 +12,14 @@ the Ansible backend). ``host_fixture(fixture_name, name)``: a module-scoped pyte
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 import testinfra
-import yaml
+
+# The cluster-wide values as roles/vre_defaults defines them (the scenarios keep its defaults), for
+# the verifiers to compare with: one loader for tests/ and molecule/ (the project's root is on the
+# verifier's PYTHONPATH).
+from tests.vre_defaults import CLUSTER_DEFAULTS  # noqa: F401 - re-exported for the verifiers
 
 
 def host(name: str):
@@ -29,10 +32,3 @@ def host_fixture(fixture_name: str, name: str):
         return host(name)
 
     return _fixture
-
-
-# The cluster-wide values as roles/vre_defaults defines them (the scenarios keep its defaults): the
-# verifiers compare with these, not with copies of the numbers.
-CLUSTER_DEFAULTS = yaml.safe_load(
-    (Path(__file__).resolve().parents[2] / "roles" / "vre_defaults" / "defaults" / "main.yml").read_text()
-)

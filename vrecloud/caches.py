@@ -67,6 +67,9 @@ ReportPage: acng-report.html
 ExThreshold: 4
 # Each transfer is in the log as it happens (vrecloud.caches.fetched reads it).
 UnbufferLogs: 1
+# An index fetched less than this many seconds ago is served without asking upstream (default 27):
+# role common refreshes on one host first, then on the others, which get that copy.
+FreshIndexMaxAge: 120
 """
 
 

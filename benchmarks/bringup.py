@@ -1,6 +1,6 @@
 """Time the whole VRE on the local provider: cold bring-up, idempotent re-run, per-role time.
 
-    python benchmarks/bringup.py [--keep] [--out benchmarks/results/bringup.md]
+    python benchmarks/bringup.py [--keep] [--logs DIR] [--out benchmarks/results/bringup.md]
 
 Brings up a copy of inventories/specs/local.yml as cluster `vre-bench` with the README's command
 (`./vre up SPEC`): first `./vre down` (so the run is cold: no hosts, no volumes; the base image
@@ -120,6 +120,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--keep", action="store_true", help="keep the cluster at the end")
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/bringup.md"))
+    parser.add_argument("--logs", help="write the cold and re-run outputs there (cold.log, rerun.log)")
     args = parser.parse_args()
 
     spec = yaml.safe_load((ROOT / "inventories/specs/local.yml").read_text())
@@ -135,6 +136,12 @@ def main() -> int:
         load_after = os.getloadavg()[0]
         if not args.keep:
             vre("down", str(spec_path))
+
+    if args.logs:
+        logs = Path(args.logs)
+        logs.mkdir(parents=True, exist_ok=True)
+        (logs / "cold.log").write_text(cold_out)
+        (logs / "rerun.log").write_text(rerun_out)
 
     changed = {h: v["changed"] for h, v in recap(rerun_out).items()}
     hosts = len([h for h in changed if h != "localhost"])  # the summary's report runs on localhost

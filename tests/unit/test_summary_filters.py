@@ -1,5 +1,6 @@
-"""The summary's smoke-job filters (filter_plugins/summary.py), fed what the looped uri tasks of
-playbooks/summary.yml register."""
+"""The summary's filters (filter_plugins/summary.py): the smoke jobs' outcomes and lines, fed what
+the looped uri tasks of roles/vre_summary/tasks/smoke_*.yml register, and the whole report built
+from what each probe (roles/vre_summary/tasks/probes/) registers."""
 
 from __future__ import annotations
 
@@ -80,3 +81,145 @@ def test_a_job_on_the_galaxy_host_and_a_job_not_run():
         lines[1] == "jobs        FAIL the smoke job vre_line_count_slurm: "
         'upload ok, output not run, result "", runner ?'
     )
+
+
+# -- the report --------------------------------------------------------------------------------------
+GROUPS = {
+    "all": ["g1", "reg1", "m1", "s1", "cp1", "n1"],
+    "galaxy": ["g1"],
+    "registry": ["reg1"],
+    "nfs_server": ["reg1"],
+    "nfs_clients": ["g1", "s1", "n1"],
+    "mesos_masters": ["m1"],
+    "mesos_slaves": ["s1"],
+    "chronos": ["m1"],
+    "kube_control_plane": ["cp1"],
+    "kube_nodes": ["n1"],
+    "slurm_controller": ["m1"],
+    "slurm_workers": ["s1"],
+}
+ADDRESSES = {"g1": "10.0.0.2", "reg1": "10.0.0.3"}
+
+
+def _ready(name):
+    return {
+        "metadata": {"name": name},
+        "status": {
+            "conditions": [
+                {"type": "MemoryPressure", "status": "False"},
+                {"type": "Ready", "status": "True"},
+            ],
+            "nodeInfo": {"kubeletVersion": "v1.35.4"},
+        },
+    }
+
+
+def _healthy():
+    smoke = summary.vre_smoke_outcomes(TOOLS, "ok", OUTPUTS, RESULTS, DESTINATIONS, EVENTS, SLURM)
+    return {
+        "g1": {
+            "vre_summary_galaxy": {"status": 200, "json": {"version_major": "26.1"}},
+            "vre_summary_postgresql": {"rc": 0},
+            "vre_summary_docker": {"rc": 0},
+            "vre_summary_nfs_client": {"rc": 0},
+            "vre_summary_smoke": {"ran": True, "jobs": smoke},
+        },
+        "reg1": {
+            "nfs_server_implementation": "ganesha",
+            "vre_summary_nfs": {"status": {"ActiveState": "active"}},
+            "vre_summary_registry": {"status": 200, "json": {"repositories": ["vre/busybox"]}},
+        },
+        "m1": {
+            "mesos_install_binaries": False,
+            "vre_summary_zookeeper": {"stdout": "standalone"},
+            "vre_summary_slurm": {"rc": 0, "stdout_lines": ["s1 idle"]},
+        },
+        "s1": {
+            "mesos_install_binaries": False,
+            "vre_summary_docker": {"rc": 0},
+            "vre_summary_nfs_client": {"rc": 0},
+        },
+        "cp1": {"vre_summary_kube_nodes": {"stdout": json.dumps({"items": [_ready("cp1"), _ready("n1")]})}},
+        "n1": {"vre_summary_nfs_client": {"rc": 0}},
+    }
+
+
+def _report(hostvars, groups=GROUPS):
+    return summary.vre_summary_lines(groups, hostvars, ADDRESSES, "10.0.0.3:5000", 5000, "/srv/vre")
+
+
+def test_report_of_a_healthy_vre_has_every_line_in_order():
+    lines = _report(_healthy())
+    assert [line.split()[0] for line in lines] == [
+        "Galaxy:", "galaxy", "jobs", "jobs", "postgresql", "nfs", "registry", "docker", "zookeeper", "mesos",
+        "kubernetes", "slurm",
+    ]  # fmt: skip
+    assert lines[0] == (
+        "Galaxy:     https://10.0.0.2/ (host g1); admin API key in /root/galaxy-admin-api-key on g1 "
+        "(root only); TLS CA in /etc/galaxy/tls/ca.crt there"
+    )
+    assert "galaxy      OK   1/1 answer /api/version over TLS (version 26.1)" in lines
+    assert "postgresql  OK   accepting connections on g1" in lines
+    assert "nfs         OK   reg1 serves /srv/vre/galaxy (ganesha); 3/3 clients read it over NFS" in lines
+    assert (
+        "registry    OK   https://10.0.0.3:5000 answers the pull account; repositories: vre/busybox" in lines
+    )
+    assert "docker      OK   engines answer on s1, g1" in lines
+    assert "zookeeper   OK   1 member(s) answer, modes: standalone" in lines
+    assert lines[9].startswith("mesos       NO-BINARY MODE: users, flags, credentials and units on m1, s1;")
+    assert "kubernetes  OK   2/2 nodes Ready (v1.35.4): cp1, n1" in lines
+    assert "slurm       OK   1/1 nodes up, controller m1: s1 (idle)" in lines
+    assert not [line for line in lines if " FAIL " in f" {line} "]
+
+
+def test_report_names_what_failed():
+    hv = _healthy()
+    hv["g1"]["vre_summary_galaxy"] = {"status": -1}
+    hv["g1"]["vre_summary_postgresql"] = {"rc": 2}
+    hv["reg1"]["vre_summary_nfs"] = {"status": {"ActiveState": "failed"}}
+    del hv["reg1"]["vre_summary_registry"]  # the probe never ran: unreached host
+    hv["s1"]["vre_summary_docker"] = {"rc": 1}
+    hv["m1"]["vre_summary_zookeeper"] = {"stdout": ""}
+    hv["m1"]["vre_summary_slurm"]["stdout_lines"] = ["s1 down*"]
+    hv["cp1"]["vre_summary_kube_nodes"]["stdout"] = json.dumps(
+        {"items": [_ready("cp1"), {"metadata": {"name": "n1"}}]}
+    )
+    lines = _report(hv)
+    assert "galaxy      FAIL /api/version answered on 0 of g1" in lines
+    assert "postgresql  FAIL pg_isready refused" in lines
+    assert "nfs         FAIL server failed, or a client cannot read the export" in lines
+    assert "registry    FAIL the registry API did not answer (no status)" in lines
+    assert "docker      FAIL an engine did not answer" in lines
+    assert "zookeeper   FAIL a member did not answer srvr" in lines
+    assert "kubernetes  FAIL 1/2 nodes Ready (cp1, n1)" in lines
+    assert "slurm       FAIL 0/1 nodes up, controller m1: s1 (down*)" in lines
+
+
+def test_report_with_binaries_reads_the_health_endpoints_and_a_silent_api():
+    hv = _healthy()
+    for host in ("m1", "s1"):
+        hv[host]["mesos_install_binaries"] = True
+    hv["m1"]["vre_summary_mesos"] = {"results": [{"status": 200}, {"status": 200}]}
+    assert "mesos       OK   masters and Chronos answer their health endpoints" in _report(hv)
+    hv["m1"]["vre_summary_mesos"]["results"][1] = {"status": -1}
+    hv["cp1"]["vre_summary_kube_nodes"] = {"rc": 1, "stdout": ""}
+    hv["m1"]["vre_summary_slurm"] = {"rc": 1}
+    lines = _report(hv)
+    assert "mesos       FAIL a Mesos master or Chronos did not answer" in lines
+    assert "kubernetes  FAIL 0/2 nodes Ready (the API did not answer)" in lines
+    assert "slurm       FAIL the controller m1 did not answer sinfo" in lines
+
+
+def test_report_without_kubernetes_binaries_says_so_and_without_a_layer_has_no_line():
+    hv = _healthy()
+    hv["cp1"] = {
+        "kubernetes_install_binaries": "false",
+        "vre_summary_containerd": {"status": {"ActiveState": "active"}},
+    }
+    hv["n1"]["vre_summary_containerd"] = {"status": {"ActiveState": "active"}}
+    (line,) = [line for line in _report(hv) if line.startswith("kubernetes")]
+    assert line.startswith("kubernetes  NO-BINARY MODE: containerd active on cp1, n1; kubeadm, kubelet")
+    bare = {k: v for k, v in GROUPS.items() if not k.startswith(("kube", "slurm", "mesos", "chronos"))}
+    services = [line.split()[0] for line in _report(hv, bare)]
+    assert "kubernetes" not in services and "slurm" not in services and "mesos" not in services
+    assert "zookeeper" not in services  # no zookeeper group and no Mesos masters to default to

@@ -142,6 +142,23 @@ def check_kubeadm_document(doc: dict) -> list[str]:
     return check_fields(doc, kinds[doc["kind"]], doc["kind"])
 
 
+# The documents of kube_control_plane's kubeadm-config.yaml, in order.
+KUBEADM_KINDS = [
+    "InitConfiguration",
+    "ClusterConfiguration",
+    "KubeletConfiguration",
+    "KubeProxyConfiguration",
+]
+
+
+def assert_kubeadm_documents(docs: list[dict]) -> None:
+    """The rendered (here) or deployed (molecule kubernetes) kubeadm-config.yaml: the four documents
+    in order, each with documented fields only."""
+    assert [d["kind"] for d in docs] == KUBEADM_KINDS
+    for doc in docs:
+        assert check_kubeadm_document(doc) == []
+
+
 # --- Kubernetes objects --------------------------------------------------------------------------
 
 
@@ -289,15 +306,7 @@ def test_flannel_cni_conf_script_writes_the_bridge_configuration(rendered, tmp_p
 def test_kubeadm_configuration_has_only_documented_fields(rendered):
     path = rendered / "kube" / "kubeadm-config.yaml"
     assert oct(path.stat().st_mode & 0o777) == "0o600"
-    docs = documents(path)
-    assert [d["kind"] for d in docs] == [
-        "InitConfiguration",
-        "ClusterConfiguration",
-        "KubeletConfiguration",
-        "KubeProxyConfiguration",
-    ]
-    for doc in docs:
-        assert check_kubeadm_document(doc) == []
+    assert_kubeadm_documents(documents(path))
 
 
 def test_kubeadm_configuration_values(rendered):

@@ -27,7 +27,7 @@ from vre_testinfra import host_fixture
 
 PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
 sys.path.insert(0, str(PROJECT / "tests"))
-from test_kubernetes_manifests import KUBE_VERSION, check_kubeadm_document  # noqa: E402
+from test_kubernetes_manifests import KUBE_VERSION, assert_kubeadm_documents  # noqa: E402
 
 FULL_MODE = bool(os.environ.get("VRE_KUBE_MIRROR"))
 # The offline mirror's images (vrecloud/kube_mirror.py): name -> reference.
@@ -206,14 +206,7 @@ def test_kubeadm_configuration_is_rendered_and_valid(control_plane):
     f = control_plane.file(path)
     assert (f.user, f.group, f.mode) == ("root", "root", 0o600)
     docs = [d for d in yaml.safe_load_all(io.StringIO(control_plane.check_output(f"cat {path}"))) if d]
-    assert [d["kind"] for d in docs] == [
-        "InitConfiguration",
-        "ClusterConfiguration",
-        "KubeletConfiguration",
-        "KubeProxyConfiguration",
-    ]
-    for doc in docs:
-        assert check_kubeadm_document(doc) == []
+    assert_kubeadm_documents(docs)
     address = (
         control_plane.ansible.get_variables().get("vre_private_address")
         or control_plane.interface("eth0").addresses[0]

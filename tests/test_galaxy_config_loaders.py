@@ -57,8 +57,16 @@ def _galaxy_has(module: str) -> bool:
     return proc.returncode == 0
 
 
-def _load(tmp_path: Path, job_conf: dict | None = None, object_store: dict | None = None) -> dict[str, Any]:
+def _load(
+    tmp_path: Path,
+    job_conf: dict | None = None,
+    object_store: dict | None = None,
+    metrics: list | None = None,
+) -> dict[str, Any]:
     args = [str(_python()), str(DRIVER), "--work", str(tmp_path / "work")]
+    if metrics is not None:
+        (tmp_path / "job_metrics_conf.yml").write_text(yaml.safe_dump(metrics, sort_keys=False))
+        args += ["--job-metrics-conf", str(tmp_path / "job_metrics_conf.yml")]
     if job_conf is not None:
         (tmp_path / "job_conf.yml").write_text(yaml.safe_dump(job_conf, sort_keys=False))
         args += ["--job-conf", str(tmp_path / "job_conf.yml")]
@@ -197,6 +205,35 @@ def test_role_default_job_conf_loads(tmp_path):
     assert report["ok"], report.get("trace")
     assert report["default_destination"] == "local"
     assert report["runners"]["local"]["class"] == "galaxy.jobs.runners.local.LocalJobRunner"
+
+
+def test_job_metrics_load_with_galaxy_and_only_the_k8s_destination_reads_its_cgroup(tmp_path):
+    """The role's galaxy_job_metrics for every job; the k8s destination as inventories/group_vars/
+    galaxy gives it (the same plus cgroup: the job script runs in the pod)."""
+    default = gc.galaxy_job_metrics_conf(_defaults()["galaxy_job_metrics"])
+    k8s = K8S_DEST | {"metrics": _defaults()["galaxy_job_metrics"] + [{"type": "cgroup"}]}
+    conf = gc.galaxy_job_conf(
+        [{"id": "local", "runner": "local"}, k8s], "local", [], {"kubernetes": K8S_RUNNER}, UID, GID
+    )
+    report = _load(tmp_path, job_conf=conf, metrics=default)["job_conf"]
+    assert report["ok"], report.get("trace")
+    assert report["metrics"] == {
+        "local": ["core", "cpuinfo", "meminfo", "hostname"],
+        "k8s": ["core", "cpuinfo", "meminfo", "hostname", "cgroup"],
+    }
+
+
+@pytest.mark.parametrize(
+    "metrics",
+    [{"type": "core"}, [{"type": "cpu"}], [{"name": "core"}], [{"type": "core"}, {"type": "core"}]],
+    ids=["not-a-list", "unknown-plugin", "no-type", "twice"],
+)
+def test_role_refuses_bad_job_metrics_naming_the_variable(metrics):
+    with pytest.raises(Exception, match="galaxy_job_metrics"):
+        gc.galaxy_job_metrics_conf(metrics)
+    dest = {"id": "k8s", "runner": "local", "metrics": metrics}
+    with pytest.raises(Exception, match="galaxy_job_destinations `k8s` metrics"):
+        gc.galaxy_job_conf([dest], "k8s", [], {})
 
 
 def test_every_destination_loads_with_galaxy(tmp_path):

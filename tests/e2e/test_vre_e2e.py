@@ -31,6 +31,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -312,6 +313,50 @@ def _skopeo(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["docker", "exec", GALAXY, "skopeo", *args], capture_output=True, text=True, check=False
     )
+
+
+def test_report_lists_the_smoke_jobs_with_their_metrics(gi, specs):
+    """`./vre report`'s entry point on the real VRE, per job as JSON: the bring-up's smoke jobs
+    under the admin, with the job metrics the galaxy role configures (core, hostname), and the
+    pod's peak memory from its cgroup for the k8s destination only (roles/galaxy/README.md)."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vrecloud.report",
+            "--local",
+            str(specs[1]),
+            "--per",
+            "job",
+            "--format",
+            "json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    jobs = json.loads(proc.stdout)["jobs"]
+    admin = gi.users.get_current_user()["email"]
+    by_tool = {}
+    for job in jobs:
+        if job["state"] == "ok":
+            by_tool.setdefault(job["tool"], []).append(job)
+    for tool in ("vre_line_count", "vre_line_count_slurm"):
+        assert by_tool.get(tool), f"no ok {tool} job in the report: {jobs}"
+        for job in by_tool[tool]:
+            assert job["user"] == admin, job
+            assert job["runtime_s"] is not None and job["runtime_s"] >= 0, job
+            assert job["cores"] is not None and job["cores"] >= 1, job
+            assert job["host"], job
+    # The pod's cgroup is the job's own: its peak memory is recorded; the Slurm job's script runs
+    # outside the tool's container, so no such figure is recorded (none is guessed).
+    assert all((j["peak_memory_bytes"] or 0) > 0 for j in by_tool["vre_line_count"]), by_tool[
+        "vre_line_count"
+    ]
+    assert all(j["peak_memory_bytes"] is None for j in by_tool["vre_line_count_slurm"])
+    assert {j["host"] for j in by_tool["vre_line_count_slurm"]} == {SLAVE}
 
 
 def test_registry_pull_account_reads_and_cannot_overwrite_a_tool_image(cold_up):

@@ -3,7 +3,7 @@
 Runs inside the Galaxy test venv (.venv-galaxy, tests/galaxy_venv.sh), called by
 tests/test_galaxy_config_loaders.py:
 
-    python load_configs.py --job-conf J --object-store-conf O --work DIR
+    python load_configs.py --job-conf J [--job-metrics-conf M] --object-store-conf O --work DIR
 
 Prints one JSON report on stdout: {"job_conf": {...}, "object_store": {...}}, each with "ok" and
 either what Galaxy built or the exception Galaxy raised. Exit status 0 either way (the test
@@ -13,6 +13,8 @@ What "loads" means here:
   job_conf      galaxy.jobs.JobConfiguration parses the file (runners, handling, environments,
                 tools); then every runner plugin is instantiated with Galaxy's own classes and
                 the plugin parameters, so RunnerParams rejects unknown or malformed parameters.
+                With --job-metrics-conf, galaxy.job_metrics.JobMetrics reads it first, and the
+                report names each destination's metrics plugins (its own, or the file's).
                 For the kubernetes runner only the API client construction is replaced (no
                 cluster here); the chronos runner's client is chronos-python's, which does not
                 connect at construction.
@@ -49,12 +51,12 @@ def _app(work: str, **config: Any):
     )
 
 
-def load_job_conf(path: str, work: str) -> dict[str, Any]:
+def load_job_conf(path: str, work: str, metrics_path: str | None = None) -> dict[str, Any]:
     from galaxy.job_metrics import JobMetrics
     from galaxy.jobs import JobConfiguration
 
     app = _app(work, job_config_file=path)
-    app.job_metrics = JobMetrics()
+    app.job_metrics = JobMetrics(conf_file=metrics_path) if metrics_path else JobMetrics()
     conf = JobConfiguration(app)
     report: dict[str, Any] = {
         "default_destination": conf.default_destination_id,
@@ -69,6 +71,12 @@ def load_job_conf(path: str, work: str) -> dict[str, Any]:
         },
         "tools": {tool_id: tools[0].destination for tool_id, tools in conf.tools.items()},
         "runners": {},
+        "metrics": {
+            dest_id: [
+                p.plugin_type for p in getattr(app.job_metrics.job_instrumenters[dest_id], "plugins", [])
+            ]
+            for dest_id in conf.destinations
+        },
     }
     for plugin in conf.runner_plugins:
         module_name, class_name = plugin["load"].split(":")
@@ -133,12 +141,13 @@ def load_object_store(path: str, work: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--job-conf")
+    parser.add_argument("--job-metrics-conf")
     parser.add_argument("--object-store-conf")
     parser.add_argument("--work", required=True)
     args = parser.parse_args(argv)
     report: dict[str, Any] = {}
     for key, path, loader in (
-        ("job_conf", args.job_conf, load_job_conf),
+        ("job_conf", args.job_conf, lambda p, w: load_job_conf(p, w, args.job_metrics_conf)),
         ("object_store", args.object_store_conf, load_object_store),
     ):
         if not path:

@@ -177,3 +177,10 @@ def test_a_real_tool_job_runs_to_ok_as_the_galaxy_uid(server, gi, history, uploa
     result = server.file(out["file_name"])
     assert out["file_name"].startswith(f"{SHARE}/objects/")
     assert result.uid == GALAXY_UID and result.gid == GALAXY_UID
+    # The role's job metrics (galaxy_job_metrics), recorded by the job's script and read back
+    # through the API as the admin: the runtime, the cores allocated and the node that ran it.
+    metrics = {(m["plugin"], m["name"]): m["raw_value"] for m in gi.jobs.get_metrics(job_id)}
+    assert float(metrics[("core", "runtime_seconds")]) >= 0, metrics
+    assert float(metrics[("core", "galaxy_slots")]) >= 1, metrics
+    assert metrics[("hostname", "hostname")] == server.check_output("hostname -f"), metrics
+    assert float(metrics[("meminfo", "memtotal")]) > 0, metrics

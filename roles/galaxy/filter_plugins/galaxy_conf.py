@@ -52,6 +52,8 @@ CHRONOS_DESTINATION_PARAMS = {
     "max_retries",
 }
 _ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+# Galaxy's job metrics plugins (galaxy.job_metrics.instrumenters, by plugin_type).
+METRICS_PLUGINS = ("core", "cpuinfo", "meminfo", "uname", "hostname", "env", "cgroup")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 OBJECT_STORE_TYPES = {"disk", "hierarchical", "distributed", "boto3", "generic_s3", "s3", "pithos"}
@@ -235,6 +237,12 @@ def galaxy_job_conf(  # noqa: PLR0917 - a Jinja filter: its arguments come posit
         env.update({k: _stringify(v) for k, v in params.items()})
         if dest.get("env"):
             env["env"] = _job_env(dest["id"], dest["env"])
+        if dest.get("metrics") is not None:
+            # The destination's own plugin list replaces galaxy_job_metrics for its jobs (Galaxy's
+            # per-environment `metrics`).
+            env["metrics"] = galaxy_job_metrics_conf(
+                dest["metrics"], f"galaxy_job_destinations `{dest['id']}` metrics"
+            )
         environments[dest["id"]] = env
     if default not in ids:
         raise _err(
@@ -347,10 +355,29 @@ def galaxy_object_store_dirs(store: dict[str, Any]) -> list[str]:
     return sorted(set(dirs))
 
 
+def galaxy_job_metrics_conf(plugins: Any, name: str = "galaxy_job_metrics") -> list[dict[str, Any]]:
+    """job_metrics_conf.yml (Galaxy's YAML list of plugins), checked: each item a mapping with a
+    `type` Galaxy has, each type once."""
+    if not isinstance(plugins, (list, tuple)):
+        raise _err(f"{name} must be a list of {{type: <plugin>}} items, not {plugins!r}.")
+    out: list[dict[str, Any]] = []
+    for plugin in plugins:
+        kind = plugin.get("type") if isinstance(plugin, dict) else None
+        if kind not in METRICS_PLUGINS:
+            raise _err(
+                f"{name} item {plugin!r} needs `type`, one of Galaxy's plugins: {', '.join(METRICS_PLUGINS)}."
+            )
+        if any(p["type"] == kind for p in out):
+            raise _err(f"{name} lists plugin `{kind}` twice: list each plugin once.")
+        out.append({"type": kind} | {k: _stringify(v) for k, v in plugin.items() if k != "type"})
+    return out
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "galaxy_job_conf": galaxy_job_conf,
+            "galaxy_job_metrics_conf": galaxy_job_metrics_conf,
             "galaxy_job_runner_packages": galaxy_job_runner_packages,
             "galaxy_object_store_conf": galaxy_object_store_conf,
             "galaxy_object_store_dirs": galaxy_object_store_dirs,

@@ -1,4 +1,5 @@
-"""Preflight checks that need the raw inventory or the roles' own files (playbooks/preflight.yml).
+"""Preflight checks that need the raw inventory or the roles' own files (playbooks/preflight.yml,
+roles vre_validate_inventory and vre_validate_roles).
 
     - name: Check variables and secrets
       vre_preflight:
@@ -9,8 +10,9 @@
     - name: Find the roles' rules for this host
       vre_preflight:
         check: roles         # per host: every role site.yaml applies to the host; validates the
-                             # host's values against each role's meta/argument_specs.yml and
-                             # returns `rules` (role, tasks_from) for the roles' validate tasks
+                             # host's values against each role's meta/argument_specs.yml; returns
+                             # `roles` (the host's) and `rules` (role, tasks_from): every role's
+                             # validate tasks in site.yaml's order, the same on every host
 
 Why an action plugin: a secret must be checked without being templated (ansible-core 2.19 quotes
 the source line of a template syntax error, whatever no_log says), and the roles' rules are read
@@ -359,8 +361,11 @@ class ActionModule(ActionBase):
                 for secret in secrets:
                     text = text.replace(secret, "********")
                 problems.append(f"role {role}: {text}")
+        # Every role's rule files in site.yaml's order, the same list on every host: the preflight
+        # includes each on every host and skips it where the host lacks the role, so the files run
+        # in this order whichever host answered first (roles/vre_validate_roles).
         rules = []
-        for role in roles:
+        for role in dict.fromkeys(r for _, play_roles in site_plays() for r in play_roles):
             for name in ("validate.yml", "validate_source.yml"):
                 if (ROLES / role / "tasks" / name).is_file():
                     rules.append({"role": role, "tasks_from": name})

@@ -30,14 +30,14 @@ def error_lines(output: str) -> str:
 def test_valid_inventory_passes():
     rc, out = run_playbook(PREFLIGHT, "valid.yml")
     assert rc == 0, out
-    assert "TASK [Gather facts once for the later plays]" in out
+    assert "TASK [vre_preflight : Gather facts once for the later plays]" in out
     assert "failed=1" not in out
 
 
 def test_valid_kubernetes_inventory_passes():
     rc, out = run_playbook(PREFLIGHT, "kube_valid.yml")
     assert rc == 0, out
-    assert "TASK [Gather facts once for the later plays]" in out
+    assert "TASK [vre_preflight : Gather facts once for the later plays]" in out
 
 
 @pytest.mark.parametrize(
@@ -132,7 +132,7 @@ def test_invalid_inventory_fails(inventory, expected):
     for text in expected:
         assert text in errors, out
     # Nothing was connected to: inventory and variable checks come before any host is contacted.
-    assert "TASK [Wait for every host to answer]" not in out
+    assert "TASK [vre_preflight : Wait for every host to answer]" not in out
 
 
 @pytest.mark.bad_input
@@ -168,7 +168,7 @@ def test_unreachable_host_is_named():
     assert hosts is not None, out
     assert hosts.group(1) == "down1", out
     # Facts are not gathered once a host is known to be down.
-    assert "TASK [Gather facts once for the later plays]" not in out
+    assert "TASK [vre_preflight : Gather facts once for the later plays]" not in out
 
 
 @pytest.mark.parametrize(
@@ -486,6 +486,28 @@ def test_bad_input_is_refused_before_any_change(tmp_path, base, edit, expected, 
         "Short-Munge-4477",
     ):
         assert secret not in out, "a secret value was printed"
+
+
+def test_the_roles_rules_run_in_site_order_whichever_host_comes_first(tmp_path):
+    """One bad value that two roles on two hosts refuse: zookeeper's rule (c1) and mesos_slave's
+    (c2, the ZooKeeper URL it builds). The roles' rule files run in site.yaml's order on every host,
+    so zookeeper's message is the one reported, with c2 listed first in the inventory too (a loop
+    over each host's own roles ran the files in the order the hosts' includes returned)."""
+
+    def edit(data):
+        _set_all(zookeeper_client_port=70000)(data)
+        clients = _children(data)["nfs_clients"]["hosts"]
+        _children(data)["nfs_clients"]["hosts"] = {"c2": clients["c2"], "c1": clients["c1"]}
+
+    inventory = variant(tmp_path, "valid.yml", edit)
+    for _ in range(2):
+        rc, out = run_playbook(PREFLIGHT, inventory)
+        assert rc != 0, out
+        errors = error_lines(out)
+        assert "must be three different ports (got 70000" in errors, out
+        assert "vre_zk_url" not in errors, out
+        first_zookeeper = out.index("TASK [zookeeper : ")
+        assert out.find("TASK [mesos_slave : ") in (-1, *range(first_zookeeper, len(out))), out
 
 
 def test_an_empty_secret_the_role_generates_is_accepted(tmp_path):

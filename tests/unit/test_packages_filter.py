@@ -68,7 +68,7 @@ def test_bad_input_names_the_filter():
 
 def test_the_preflight_query_format_on_this_machine():
     """The format string the preflight passes gives lines the filter reads (this machine is Debian)."""
-    preflight = (ROOT / "playbooks/preflight.yml").read_text()
+    preflight = (ROOT / "roles/vre_preflight/tasks/facts.yml").read_text()
     assert "--showformat=${binary:Package} ${db:Status-Status}\\n" in preflight
     out = subprocess.run(
         ["dpkg-query", "--show", "--showformat=${binary:Package} ${db:Status-Status}\n"],

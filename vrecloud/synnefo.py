@@ -10,33 +10,31 @@ Credentials, in this order:
                                 and the API token from the ~okeanos web UI
   kamaki's configuration file   ~/.kamakirc (or $KAMAKI_CONFIG): the cloud named by $OKEANOS_CLOUD,
                                 else kamaki's default_cloud, else its only cloud
-The token is sent only in the X-Auth-Token header and never printed.
+The token is sent only in the X-Auth-Token header and never printed. The HTTP requests, error
+messages and Astakos authentication are `vre_synnefo`, shared with the Pithos+ client of Galaxy's
+object store (packages/vre-kamaki-pithos).
 """
 
 from __future__ import annotations
 
 import configparser
-import http.client
-import json
 import os
+import sys
 import threading
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
+# The HTTP and Astakos code is shared with the Pithos+ client Galaxy's object store uses
+# (packages/vre-kamaki-pithos, module vre_synnefo): imported from the repository's copy, which
+# needs no install (vrecloud runs from the clone).
+_SHARED = Path(__file__).resolve().parent.parent / "packages" / "vre-kamaki-pithos" / "src"
+if str(_SHARED) not in sys.path:
+    sys.path.insert(0, str(_SHARED))
 
-class SynnefoError(RuntimeError):
-    """An API refusal: HTTP status, the fault kind (overLimit, itemNotFound...) and its message."""
+from vre_synnefo import SynnefoError, authenticate, call_json  # noqa: E402
 
-    def __init__(self, status: int, kind: str, message: str, what: str = "") -> None:
-        super().__init__(
-            f"{what}: {message} (HTTP {status} {kind})" if what else f"{message} (HTTP {status} {kind})"
-        )
-        self.status = status
-        self.kind = kind
-        self.message = message
+__all__ = ["CredentialsError", "SynnefoClient", "SynnefoError", "credentials"]
 
 
 class CredentialsError(RuntimeError):
@@ -94,50 +92,16 @@ class SynnefoClient:
     # -- transport ------------------------------------------------------------------------------
 
     def _send(self, method: str, url: str, body: Any = None, what: str = "") -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(url, data=data, method=method)
-        req.add_header("X-Auth-Token", self._token)
-        req.add_header("Accept", "application/json")
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                raw = resp.read()
-            return json.loads(raw) if raw else None
-        except urllib.error.HTTPError as err:
-            raw = err.read()
-            # A gateway's error page or a body of another shape: its first words, on one line.
-            kind, message = "error", " ".join(raw.decode(errors="replace").split())[:200] or err.reason
-            try:
-                fault = json.loads(raw)
-                if isinstance(fault, dict) and len(fault) == 1:
-                    kind, detail = next(iter(fault.items()))
-                    if isinstance(detail, dict):
-                        message = str(detail.get("message", message))
-                        if detail.get("details"):
-                            message += f": {detail['details']}"
-            except ValueError:
-                pass
-            raise SynnefoError(err.code, kind, str(message), what) from None
-        except (urllib.error.URLError, TimeoutError, OSError, http.client.HTTPException) as err:
-            reason = getattr(err, "reason", None) or f"{type(err).__name__}: {err}"
-            raise SynnefoError(
-                0, "unreachable", f"{urllib.parse.urlsplit(url).netloc}: {reason}", what
-            ) from None
-        except ValueError as err:  # an answer that is not JSON: a proxy's error page, a cut body
-            raise SynnefoError(0, "badReply", f"the answer is not JSON ({err})", what) from None
+        return call_json(method, url, self._token, body, timeout=self.timeout, what=what)
 
     def authenticate(self) -> dict[str, str]:
         """POST /tokens; remember the endpoints of the service catalog by service type."""
         with self._lock:
             if not self._endpoints:
-                body = {"auth": {"token": {"id": self._token}}}
-                access = self._send("POST", f"{self.auth_url}/tokens", body, "authenticating at Astakos")
-                for service in access["access"]["serviceCatalog"]:
-                    if service.get("endpoints"):
-                        self._endpoints[service["type"]] = service["endpoints"][0]["publicURL"].rstrip("/")
+                self._endpoints = authenticate(self.auth_url, self._token, timeout=self.timeout)["endpoints"]
                 for needed in ("compute", "network"):
                     if needed not in self._endpoints:
+                        self._endpoints = {}
                         raise SynnefoError(0, "catalog", f"the service catalog has no {needed} endpoint")
             return dict(self._endpoints)
 

@@ -26,6 +26,8 @@ class Request:
     query: dict[str, list[str]]
     headers: Any
     body: Any
+    raw: bytes = b""  # the body as sent (a double of a binary API reads this, not `body`)
+    query_string: str = ""  # as sent: parse_qs drops parameters without a value (`?hashmap`)
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
@@ -34,6 +36,9 @@ class Request:
 
 @dataclass
 class Reply:
+    """`body` is sent as JSON, or as it is when it is bytes; a `Content-Length` in `headers` wins
+    (a HEAD's answer gives the size of what a GET would send)."""
+
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
@@ -173,7 +178,7 @@ class JsonDouble:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode(errors="replace")
-        req = Request(h.command, parts.path, parse_qs(parts.query), h.headers, body)
+        req = Request(h.command, parts.path, parse_qs(parts.query), h.headers, body, raw, parts.query)
         with self._log_lock:
             self.log.append((req.method, req.path))
         fault = self._fault_for(req)
@@ -194,13 +199,15 @@ class JsonDouble:
         except Exception as exc:  # a bug in the double: answer 500 and say so
             print(f"{self.label}: handler error for {req.method} {req.path}: {exc!r}", file=sys.stderr)
             reply = Reply(500, {"error": f"{self.label} bug: {exc!r}"})
-        data = b"" if reply.body is None else json.dumps(reply.body).encode()
+        binary = isinstance(reply.body, bytes)
+        data = reply.body if binary else b"" if reply.body is None else json.dumps(reply.body).encode()
         h.send_response(reply.status)
-        if data:
+        if data and not binary:
             h.send_header("Content-Type", "application/json")
         for k, v in reply.headers.items():
             h.send_header(k, v)
-        h.send_header("Content-Length", str(len(data)))
+        if "Content-Length" not in reply.headers:
+            h.send_header("Content-Length", str(len(data)))
         h.end_headers()
         if data and req.method != "HEAD":
             h.wfile.write(data)

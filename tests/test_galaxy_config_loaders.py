@@ -486,19 +486,70 @@ def test_galaxy_rejects_an_unknown_store_type(tmp_path):
     assert "Unrecognized object store definition" in report["error"]
 
 
-def test_pithos_is_refused_with_the_reason_and_the_alternative():
-    with pytest.raises(Exception) as err:
-        gc.galaxy_object_store_conf({"type": "pithos", "auth": {"url": "https://x"}}, SHARE)
-    text = str(err.value)
-    assert "kamaki" in text and "Python 3" in text and "boto3" in text
+PITHOS = {
+    "type": "pithos",
+    "auth": {"url": "https://accounts.okeanos.grnet.gr/identity/v2.0", "token": "pithos-test-token"},
+    "container": {"name": "galaxy", "project": "3f1f3c1e-6c4f-4d7e-9a55-2f3b6c9d8e01"},
+}
 
 
-def test_pithos_really_fails_in_galaxy(tmp_path):
-    """Why the role refuses it: Galaxy's own Pithos store cannot be built on Python 3."""
+def test_a_complete_pithos_store_is_rendered_as_galaxys_store_reads_it():
+    conf = gc.galaxy_object_store_conf(PITHOS, SHARE)
+    assert conf["auth"] == {**PITHOS["auth"], "ignore_ssl": "false"}  # Galaxy calls .lower() on it
+    assert conf["container"] == PITHOS["container"]
+    assert conf["extra_dirs"] == [
+        {"type": "job_work", "path": f"{SHARE}/jobs"},
+        {"type": "temp", "path": f"{SHARE}/tmp"},
+    ]
+    nested = {
+        "type": "hierarchical",
+        "backends": [{"id": "p", **PITHOS, "auth": {**PITHOS["auth"], "ignore_ssl": True}}],
+    }
+    assert gc.galaxy_object_store_conf(nested, SHARE)["backends"][0]["auth"]["ignore_ssl"] == "true"
+    assert gc.galaxy_object_store_types({"type": "distributed", "backends": [{"id": "a", **S3}, nested]}) == [
+        "boto3",
+        "distributed",
+        "hierarchical",
+        "pithos",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda s: s["auth"].pop("token"),
+            "galaxy_object_store.auth.token is not set: a pithos store needs it",
+        ),
+        (lambda s: s["auth"].update(token=""), "galaxy_object_store.auth.token is not set"),
+        (lambda s: s["auth"].update(token=12345), "galaxy_object_store.auth.token must be a string"),
+        (lambda s: s["auth"].pop("url"), "galaxy_object_store.auth.url is not set: .* identity URL"),
+        (lambda s: s["auth"].update(url="accounts.okeanos"), "galaxy_object_store.auth.url must be an http"),
+        (lambda s: s["container"].pop("name"), "galaxy_object_store.container.name is not set"),
+        (
+            lambda s: s["container"].pop("project"),
+            "galaxy_object_store.container.project is not set: .* project",
+        ),
+        (lambda s: s.pop("container"), "galaxy_object_store.container.name is not set"),
+        (
+            lambda s: s["auth"].update(ca_certs="ca.pem"),
+            "galaxy_object_store.auth.ca_certs must be the absolute",
+        ),
+    ],
+)
+def test_an_incomplete_pithos_store_is_refused_naming_what_to_set(edit, message):
+    store = {k: dict(v) if isinstance(v, dict) else v for k, v in PITHOS.items()}
+    edit(store)
+    with pytest.raises(Exception, match=message) as err:
+        gc.galaxy_object_store_conf(store, SHARE)
+    assert "pithos-test-token" not in str(err.value)
+
+
+def test_without_the_client_galaxys_pithos_store_fails_naming_kamaki(tmp_path):
+    """Why the role installs packages/vre-kamaki-pithos into Galaxy's venv with a pithos store:
+    Galaxy's own store needs kamaki.clients (tests/test_galaxy_pithos_store.py runs it with it)."""
     conf = {
-        "type": "pithos",
-        "auth": {"url": "https://accounts.okeanos.grnet.gr/identity/v2.0", "token": "t"},
-        "container": {"name": "galaxy"},
+        **PITHOS,
         "extra_dirs": [
             {"type": "job_work", "path": f"{tmp_path}/j"},
             {"type": "temp", "path": f"{tmp_path}/t"},
@@ -517,7 +568,10 @@ def test_pithos_really_fails_in_galaxy(tmp_path):
         ({"type": "distributed", "backends": []}, "backends"),
         ({"type": "distributed", "backends": [{"type": "disk", "files_dir": "/a"}]}, "unique id"),
         ({**S3, "auth": {}}, "access_key"),
-        ({"type": "hierarchical", "backends": [{"id": "p", "type": "pithos"}]}, "kamaki"),
+        (
+            {"type": "hierarchical", "backends": [{"id": "p", "type": "pithos"}]},
+            r"galaxy_object_store.backends\[0\].auth.url is not set",
+        ),
     ],
 )
 def test_role_refuses_bad_object_stores(store, message):

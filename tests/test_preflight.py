@@ -348,14 +348,13 @@ BAD_INPUTS = {
         [],
     ),
     # The galaxy role's own object-store rule, at any depth of the tree (the preflight used to
-    # keep a copy of it that looked one level down).
-    "galaxy-pithos-object-store": (
+    # keep a copy of it that looked one level down): a Pithos+ store needs its token and project.
+    "galaxy-pithos-store-without-its-token": (
         "galaxy_pithos.yml",
         lambda data: None,
         [
-            "galaxy_object_store.backends[1]: galaxy_object_store uses the pithos backend",
-            "kamaki",
-            "Use type boto3",
+            "galaxy_object_store.backends[1].auth.token is not set: a pithos store needs it",
+            "API token of the ~okeanos account",
         ],
         [],
     ),
@@ -369,12 +368,22 @@ BAD_INPUTS = {
                     {
                         "id": "tiers",
                         "type": "hierarchical",
-                        "backends": [{"id": "pithos", "type": "pithos", "container": "galaxy"}],
+                        "backends": [
+                            {
+                                "id": "pithos",
+                                "type": "pithos",
+                                "auth": {
+                                    "url": "https://accounts.okeanos.grnet.gr/identity/v2.0",
+                                    "token": "Pithos-Token-8f3a",
+                                },
+                                "container": {"name": "galaxy"},
+                            }
+                        ],
                     },
                 ],
             }
         ),
-        ["uses the pithos backend", "kamaki"],
+        ["galaxy_object_store.backends[1].backends[0].container.project is not set", "~okeanos project"],
         ["--limit", "c1"],
     ),
     "galaxy-relative-path": (
@@ -484,6 +493,7 @@ def test_bad_input_is_refused_before_any_change(tmp_path, base, edit, expected, 
         "Pull-Pass-5150",
         "Push-Pass-6160",
         "Short-Munge-4477",
+        "Pithos-Token-8f3a",
     ):
         assert secret not in out, "a secret value was printed"
 

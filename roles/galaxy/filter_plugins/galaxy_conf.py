@@ -1,11 +1,12 @@
 """Build Galaxy's job and object store configurations from the galaxy role's variables.
 
-Three filters, used by roles/galaxy (templates, vars, validate.yml) and tested in
+The filters, used by roles/galaxy (templates, vars, validate.yml) and tested in
 tests/test_galaxy_config_loaders.py (which loads their output with Galaxy's own loaders):
 
   galaxy_job_conf(destinations, default, tools=None, runners=None, uid, gid, local_workers=4)
                                                    -> job_conf.yml as a dict (uid/gid: vre_galaxy_*)
   galaxy_object_store_conf(store, shared_dir)      -> object_store_conf.yml as a dict
+  galaxy_object_store_types(store)                 -> the store types used at any depth
   galaxy_job_runner_packages(destinations)         -> the Python packages the runners need
 
 Both raise AnsibleFilterError with a message naming the variable and what to do, so a wrong
@@ -57,13 +58,20 @@ METRICS_PLUGINS = ("core", "cpuinfo", "meminfo", "uname", "hostname", "env", "cg
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 OBJECT_STORE_TYPES = {"disk", "hierarchical", "distributed", "boto3", "generic_s3", "s3", "pithos"}
-PITHOS_REFUSAL = (
-    "galaxy_object_store uses the pithos backend. Galaxy's Pithos+ object store "
-    "(galaxy.objectstore.pithos) imports kamaki.clients, and kamaki (0.16, the only release on PyPI) "
-    "is Python 2 code that does not import on Python 3; Galaxy 26 runs on Python 3 only, so a "
-    "Galaxy configured with it fails at start. Use type boto3 (or generic_s3) against an "
-    "S3-compatible endpoint, or disk/distributed/hierarchical stores on the shared filesystem."
-)
+# What Galaxy's Pithos+ store (galaxy.objectstore.pithos) reads from its configuration, and what
+# each is. Its kamaki.clients is this repository's packages/vre-kamaki-pithos (the role installs
+# it into Galaxy's venv when a pithos store is configured).
+PITHOS_REQUIRED = {
+    ("auth", "url"): "the Astakos identity URL, e.g. https://accounts.okeanos.grnet.gr/identity/v2.0",
+    ("auth", "token"): (
+        "the API token of the ~okeanos account that owns the container (a secret: keep it in ansible-vault)"
+    ),
+    ("container", "name"): "the Pithos+ container Galaxy keeps its datasets in (created when missing)",
+    ("container", "project"): (
+        "the uuid of the ~okeanos project whose storage quota the container uses: Galaxy creates the "
+        "container in it (or reassigns it to it) and reads the store's usage from its quota"
+    ),
+}
 
 
 def _err(msg: str) -> AnsibleFilterError:
@@ -299,11 +307,9 @@ def _with_extra_dirs(store: dict[str, Any], shared_dir: str, suffix: str = "") -
 def _check_store(store: Any, where: str) -> None:
     if not isinstance(store, dict) or store.get("type") not in OBJECT_STORE_TYPES:
         kind = store.get("type") if isinstance(store, dict) else store
-        raise _err(
-            f"{where} has type {kind!r}: use one of {', '.join(sorted(OBJECT_STORE_TYPES - {'pithos'}))}."
-        )
+        raise _err(f"{where} has type {kind!r}: use one of {', '.join(sorted(OBJECT_STORE_TYPES))}.")
     if store["type"] == "pithos":
-        raise _err(f"{where}: {PITHOS_REFUSAL}")
+        _check_pithos(store, where)
     if store["type"] == "disk" and not str(store.get("files_dir", "")).startswith("/"):
         raise _err(f"{where} (disk) needs files_dir, an absolute path (on the shared filesystem).")
     if store["type"] in ("hierarchical", "distributed"):
@@ -330,14 +336,57 @@ def _check_store(store: Any, where: str) -> None:
             )
 
 
+def _check_pithos(store: dict[str, Any], where: str) -> None:
+    """Galaxy's Pithos+ store needs auth.url and auth.token, container.name and container.project.
+    The token is named, never shown."""
+    for (section, key), what in PITHOS_REQUIRED.items():
+        part = store.get(section)
+        value = part.get(key) if isinstance(part, dict) else None
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise _err(f"{where}.{section}.{key} is not set: a pithos store needs it, {what}.")
+        if not isinstance(value, str):
+            raise _err(f"{where}.{section}.{key} must be a string (quote it): {what}.")
+    if not re.match(r"^https?://[^/]+", store["auth"]["url"]):
+        raise _err(f"{where}.auth.url must be an http(s) URL: {PITHOS_REQUIRED[('auth', 'url')]}.")
+    ca_certs = store["auth"].get("ca_certs")
+    if ca_certs is not None and not str(ca_certs).startswith("/"):
+        raise _err(f"{where}.auth.ca_certs must be the absolute path of a CA bundle on the Galaxy host.")
+
+
+def _pithos_conf(store: dict[str, Any]) -> dict[str, Any]:
+    """Galaxy's store calls auth.ignore_ssl.lower() unless ca_certs is set: always a string."""
+    auth = dict(store["auth"])
+    auth["ignore_ssl"] = _stringify(auth.get("ignore_ssl", False)).lower()
+    return {**store, "auth": auth}
+
+
+def _with_pithos_conf(store: dict[str, Any]) -> dict[str, Any]:
+    """Every pithos store of the tree, at any depth, in the form Galaxy's store reads."""
+    if store["type"] == "pithos":
+        return _pithos_conf(store)
+    if store.get("backends"):
+        return {**store, "backends": [_with_pithos_conf(b) for b in store["backends"]]}
+    return store
+
+
 def galaxy_object_store_conf(store: dict[str, Any], shared_dir: str) -> dict[str, Any]:
     """object_store_conf.yml: galaxy_object_store checked, with job_work/temp dirs on the share."""
     _check_store(store, "galaxy_object_store")
-    store = dict(store)
+    store = dict(_with_pithos_conf(store))
     if store["type"] in ("hierarchical", "distributed"):
         store["backends"] = [_with_extra_dirs(b, shared_dir, f"/{b['id']}") for b in store["backends"]]
         return store
     return _with_extra_dirs(store, shared_dir)
+
+
+def galaxy_object_store_types(store: Any) -> list[str]:
+    """The store types used anywhere in the tree (the role installs a pithos store's client)."""
+    if not isinstance(store, dict):
+        return []
+    types = {str(store.get("type"))}
+    for backend in store.get("backends") or []:
+        types.update(galaxy_object_store_types(backend))
+    return sorted(types)
 
 
 def galaxy_object_store_dirs(store: dict[str, Any]) -> list[str]:
@@ -381,4 +430,5 @@ class FilterModule:
             "galaxy_job_runner_packages": galaxy_job_runner_packages,
             "galaxy_object_store_conf": galaxy_object_store_conf,
             "galaxy_object_store_dirs": galaxy_object_store_dirs,
+            "galaxy_object_store_types": galaxy_object_store_types,
         }

@@ -11,8 +11,7 @@ roles vre_validate_inventory and vre_validate_roles).
       vre_preflight:
         check: roles         # per host: every role site.yaml applies to the host; validates the
                              # host's values against each role's meta/argument_specs.yml; returns
-                             # `roles` (the host's) and `rules` (role, tasks_from): every role's
-                             # validate tasks in site.yaml's order, the same on every host
+                             # `roles`, the host's (rule_files() lists every role's rule files)
 
 Why an action plugin: a secret must be checked without being templated (ansible-core 2.19 quotes
 the source line of a template syntax error, whatever no_log says), and the roles' rules are read
@@ -194,6 +193,18 @@ def site_plays() -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple(plays)
 
 
+def rule_files() -> list[tuple[str, str]]:
+    """(role, task file) of every role's rules, in site.yaml's order: the includes of
+    roles/vre_preflight/tasks/rules.yml, which tests/unit/test_preflight_rules.py holds to it."""
+    roles = dict.fromkeys(r for _, play_roles in site_plays() for r in play_roles)
+    return [
+        (role, name)
+        for role in roles
+        for name in ("validate.yml", "validate_source.yml")
+        if (ROLES / role / "tasks" / name).is_file()
+    ]
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
@@ -361,15 +372,7 @@ class ActionModule(ActionBase):
                 for secret in secrets:
                     text = text.replace(secret, "********")
                 problems.append(f"role {role}: {text}")
-        # Every role's rule files in site.yaml's order, the same list on every host: the preflight
-        # includes each on every host and skips it where the host lacks the role, so the files run
-        # in this order whichever host answered first (roles/vre_validate_roles).
-        rules = []
-        for role in dict.fromkeys(r for _, play_roles in site_plays() for r in play_roles):
-            for name in ("validate.yml", "validate_source.yml"):
-                if (ROLES / role / "tasks" / name).is_file():
-                    rules.append({"role": role, "tasks_from": name})
-        out: dict[str, Any] = {"changed": False, "roles": roles, "rules": rules}
+        out: dict[str, Any] = {"changed": False, "roles": roles}
         if problems:
             out |= {
                 "failed": True,

@@ -493,8 +493,23 @@ PITHOS = {
 }
 
 
+def test_a_complete_pithos_store_is_refused_for_galaxys_own_gaps_unless_accepted():
+    """Galaxy 26.1's Pithos+ store cannot write (tests/test_galaxy_pithos_store.py pins why): a
+    complete store is refused with that reason and the way out, in a hierarchical store too."""
+    nested = {
+        "type": "hierarchical",
+        "backends": [{"id": "disk", "type": "disk", "files_dir": "/d"}, {"id": "p", **PITHOS}],
+    }
+    for store, where in ((PITHOS, "galaxy_object_store:"), (nested, "galaxy_object_store.backends[1]:")):
+        with pytest.raises(Exception, match="cannot write a dataset") as err:
+            gc.galaxy_object_store_conf(store, SHARE)
+        text = str(err.value)
+        assert where in text and "cache_updated_data" in text and "boto3" in text, text
+        assert "galaxy_pithos_allow_unwritable: true" in text and "pithos-test-token" not in text
+
+
 def test_a_complete_pithos_store_is_rendered_as_galaxys_store_reads_it():
-    conf = gc.galaxy_object_store_conf(PITHOS, SHARE)
+    conf = gc.galaxy_object_store_conf(PITHOS, SHARE, True)
     assert conf["auth"] == {**PITHOS["auth"], "ignore_ssl": "false"}  # Galaxy calls .lower() on it
     assert conf["container"] == PITHOS["container"]
     assert conf["extra_dirs"] == [
@@ -505,7 +520,7 @@ def test_a_complete_pithos_store_is_rendered_as_galaxys_store_reads_it():
         "type": "hierarchical",
         "backends": [{"id": "p", **PITHOS, "auth": {**PITHOS["auth"], "ignore_ssl": True}}],
     }
-    assert gc.galaxy_object_store_conf(nested, SHARE)["backends"][0]["auth"]["ignore_ssl"] == "true"
+    assert gc.galaxy_object_store_conf(nested, SHARE, True)["backends"][0]["auth"]["ignore_ssl"] == "true"
     assert gc.galaxy_object_store_types({"type": "distributed", "backends": [{"id": "a", **S3}, nested]}) == [
         "boto3",
         "distributed",

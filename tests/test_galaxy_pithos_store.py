@@ -49,7 +49,7 @@ def _filters():
 
 def _run(tmp_path: Path, cloud: PithosDouble, store: dict[str, Any]) -> dict[str, Any]:
     """The role's filter renders object_store_conf.yml; the driver runs Galaxy's store on it."""
-    conf = _filters().galaxy_object_store_conf(store, str(tmp_path / "share"))
+    conf = _filters().galaxy_object_store_conf(store, str(tmp_path / "share"), True)
     (tmp_path / "object_store_conf.yml").write_text(yaml.safe_dump(conf, sort_keys=False))
     (tmp_path / "source.txt").write_bytes(SOURCE)
     args = [
@@ -177,7 +177,7 @@ def test_a_wrong_token_stops_galaxy_with_astakos_answer(tmp_path):
     with PithosDouble(block_size=BLOCK) as cloud:
         store = _pithos(cloud)
         store["auth"]["token"] = "not-the-token"
-        conf = _filters().galaxy_object_store_conf(store, str(tmp_path / "share"))
+        conf = _filters().galaxy_object_store_conf(store, str(tmp_path / "share"), True)
         (tmp_path / "object_store_conf.yml").write_text(yaml.safe_dump(conf))
         (tmp_path / "source.txt").write_bytes(b"x")
         proc = subprocess.run(

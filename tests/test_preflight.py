@@ -270,6 +270,17 @@ def _galaxy_host(**values):
     return edit
 
 
+def _pithos_token(token, **values):
+    """galaxy_pithos.yml with the Pithos+ store's token (complete), and `values` on the Galaxy host."""
+
+    def edit(data):
+        host = _children(data)["galaxy"]["hosts"]["c1"]
+        host["galaxy_object_store"]["backends"][1]["auth"]["token"] = token
+        host.update(values)
+
+    return edit
+
+
 def _upper_case_node(data):
     nodes = _children(data)["kube_nodes"]["hosts"]
     nodes["Node_1"] = nodes.pop("c1")
@@ -355,6 +366,17 @@ BAD_INPUTS = {
         [
             "galaxy_object_store.backends[1].auth.token is not set: a pithos store needs it",
             "API token of the ~okeanos account",
+        ],
+        [],
+    ),
+    # A complete Pithos+ store, refused for Galaxy's own store's gaps unless the operator accepts them.
+    "galaxy-pithos-complete-but-galaxy-cannot-write": (
+        "galaxy_pithos.yml",
+        _pithos_token("Pithos-Token-8f3a"),
+        [
+            "galaxy_object_store.backends[1]: a pithos store is complete, but Galaxy's own Pithos+ store",
+            "cannot write a dataset",
+            "galaxy_pithos_allow_unwritable: true",
         ],
         [],
     ),
@@ -518,6 +540,15 @@ def test_the_roles_rules_run_in_site_order_whichever_host_comes_first(tmp_path):
         assert "vre_zk_url" not in errors, out
         first_zookeeper = out.index("TASK [zookeeper : ")
         assert out.find("TASK [mesos_slave : ") in (-1, *range(first_zookeeper, len(out))), out
+
+
+def test_a_complete_pithos_store_is_accepted_when_its_gaps_are_accepted(tmp_path):
+    inventory = variant(
+        tmp_path, "galaxy_pithos.yml", _pithos_token("Pithos-Token-8f3a", galaxy_pithos_allow_unwritable=True)
+    )
+    rc, out = run_playbook(PREFLIGHT, inventory)
+    assert rc == 0, out
+    assert "Pithos-Token-8f3a" not in out
 
 
 def test_an_empty_secret_the_role_generates_is_accepted(tmp_path):

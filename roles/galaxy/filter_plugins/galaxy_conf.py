@@ -61,6 +61,19 @@ OBJECT_STORE_TYPES = {"disk", "hierarchical", "distributed", "boto3", "generic_s
 # What Galaxy's Pithos+ store (galaxy.objectstore.pithos) reads from its configuration, and what
 # each is. Its kamaki.clients is this repository's packages/vre-kamaki-pithos (the role installs
 # it into Galaxy's venv when a pithos store is configured).
+# Galaxy 26.1's own Pithos+ store starts and reads with this client but cannot write a dataset: its
+# class, left behind by the move to _caching_base.py, sets no cache_updated_data and implements
+# neither _push_file_to_path nor _exists_remotely (tests/test_galaxy_pithos_store.py pins each gap,
+# and fails when a Galaxy release fills it). Every upload and job output would fail after Galaxy
+# started, so a complete pithos store is refused unless the operator accepts that in so many words.
+PITHOS_UNWRITABLE = (
+    "a pithos store is complete, but Galaxy's own Pithos+ store (galaxy.objectstore.pithos, Galaxy 26.1) "
+    "cannot write a dataset: update_from_file fails with AttributeError 'cache_updated_data', and "
+    "_push_file_to_path and _exists_remotely are not implemented, so every upload and job output would "
+    "fail after Galaxy started. Use type boto3 or generic_s3 for an object store, or set "
+    "galaxy_pithos_allow_unwritable: true to deploy it anyway (reading existing data, or a Galaxy whose "
+    "store is fixed; the role installs the Pithos+ client, packages/vre-kamaki-pithos)."
+)
 PITHOS_REQUIRED = {
     ("auth", "url"): "the Astakos identity URL, e.g. https://accounts.okeanos.grnet.gr/identity/v2.0",
     ("auth", "token"): (
@@ -304,12 +317,14 @@ def _with_extra_dirs(store: dict[str, Any], shared_dir: str, suffix: str = "") -
     return store
 
 
-def _check_store(store: Any, where: str) -> None:
+def _check_store(store: Any, where: str, allow_unwritable_pithos: bool = False) -> None:
     if not isinstance(store, dict) or store.get("type") not in OBJECT_STORE_TYPES:
         kind = store.get("type") if isinstance(store, dict) else store
         raise _err(f"{where} has type {kind!r}: use one of {', '.join(sorted(OBJECT_STORE_TYPES))}.")
     if store["type"] == "pithos":
         _check_pithos(store, where)
+        if not allow_unwritable_pithos:
+            raise _err(f"{where}: {PITHOS_UNWRITABLE}")
     if store["type"] == "disk" and not str(store.get("files_dir", "")).startswith("/"):
         raise _err(f"{where} (disk) needs files_dir, an absolute path (on the shared filesystem).")
     if store["type"] in ("hierarchical", "distributed"):
@@ -318,7 +333,7 @@ def _check_store(store: Any, where: str) -> None:
             raise _err(f"{where} ({store['type']}) needs backends, a non-empty list of stores.")
         seen = set()
         for i, backend in enumerate(backends):
-            _check_store(backend, f"{where}.backends[{i}]")
+            _check_store(backend, f"{where}.backends[{i}]", allow_unwritable_pithos)
             if not backend.get("id") or backend["id"] in seen:
                 raise _err(f"{where}.backends[{i}] needs a unique id.")
             seen.add(backend["id"])
@@ -369,9 +384,12 @@ def _with_pithos_conf(store: dict[str, Any]) -> dict[str, Any]:
     return store
 
 
-def galaxy_object_store_conf(store: dict[str, Any], shared_dir: str) -> dict[str, Any]:
-    """object_store_conf.yml: galaxy_object_store checked, with job_work/temp dirs on the share."""
-    _check_store(store, "galaxy_object_store")
+def galaxy_object_store_conf(
+    store: dict[str, Any], shared_dir: str, allow_unwritable_pithos: bool = False
+) -> dict[str, Any]:
+    """object_store_conf.yml: galaxy_object_store checked, with job_work/temp dirs on the share.
+    A complete pithos store is still refused unless allow_unwritable_pithos (PITHOS_UNWRITABLE)."""
+    _check_store(store, "galaxy_object_store", bool(allow_unwritable_pithos))
     store = dict(_with_pithos_conf(store))
     if store["type"] in ("hierarchical", "distributed"):
         store["backends"] = [_with_extra_dirs(b, shared_dir, f"/{b['id']}") for b in store["backends"]]

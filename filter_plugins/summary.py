@@ -263,6 +263,24 @@ def _slurm(controller: str, workers: list[str], hv: Mapping[str, Any]) -> str:
     return _line("slurm", f"{verdict}{up}/{len(workers)} nodes up, controller {controller}: {listing}")
 
 
+def _target(target: Mapping[str, Any]) -> str:
+    labels = target.get("labels") or {}
+    where = labels.get("host", target.get("scrapeUrl", "?"))
+    return f"{labels.get('job', '?')} on {where} ({target.get('health', '?')})"
+
+
+def _monitoring(host: str, url: str, hv: Mapping[str, Any]) -> str:
+    if _get(hv, host, "vre_summary_monitoring", "status") != 200:
+        return _line("monitoring", f"FAIL Prometheus {url} on {host} did not answer")
+    targets = _get(hv, host, "vre_summary_monitoring", "json", "data", "activeTargets", default=[])
+    down = [_target(t) for t in targets if t.get("health") != "up"]
+    up = len(targets) - len(down)
+    where = f"Prometheus {url} on {host} (the cluster's network only): {up}/{len(targets)} targets up"
+    if targets and not down:
+        return _line("monitoring", f"OK   {where}")
+    return _line("monitoring", f"FAIL {where}; not up: {', '.join(down) or 'no targets'}")
+
+
 def vre_summary_lines(  # noqa: PLR0917 - a Jinja filter: its arguments come positionally
     groups: Mapping[str, Sequence[str]],
     hostvars: Mapping[str, Any],
@@ -270,6 +288,7 @@ def vre_summary_lines(  # noqa: PLR0917 - a Jinja filter: its arguments come pos
     registry_address: str,
     registry_port: Any,
     shared_root: str,
+    prometheus_url: str = "",
 ) -> list[str]:
     """The report: Galaxy's address and credentials, its health line, the smoke jobs' lines, then
     one line per service deployed."""
@@ -307,6 +326,8 @@ def vre_summary_lines(  # noqa: PLR0917 - a Jinja filter: its arguments come pos
         lines.append(_kubernetes(kube, hostvars))
     if group("slurm_controller") and group("slurm_workers"):
         lines.append(_slurm(group("slurm_controller")[0], group("slurm_workers"), hostvars))
+    if group("monitoring"):
+        lines.append(_monitoring(group("monitoring")[0], prometheus_url, hostvars))
     return lines
 
 

@@ -52,6 +52,7 @@ KNOWN_GROUPS = (
     "kube_nodes",
     "slurm_controller",
     "slurm_workers",
+    "monitoring",
 )
 PROVIDERS = ("local", "openstack", "okeanos")
 CLOUD_PROVIDERS = ("openstack", "okeanos")

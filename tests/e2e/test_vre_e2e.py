@@ -393,6 +393,47 @@ def test_registry_pull_account_reads_and_cannot_overwrite_a_tool_image(cold_up):
 # A slave is also a Slurm worker: its arrival or departure changes the node list of slurm.conf on
 # every Slurm host (and the Galaxy host, a submit host), which restarts their Slurm daemons.
 SLURM_NODE_LIST = ("slurm_common : Render slurm.conf", "slurm_common : Restart the Slurm daemons")
+# Prometheus (on the Galaxy host) scrapes every host's node exporter: a host added or removed
+# changes its scrape configuration, applied by a reload.
+PROMETHEUS_TARGETS = ("prometheus : Write the scrape configuration", "prometheus : Reload prometheus")
+
+
+def _prometheus_targets() -> dict[tuple[str, str], str]:
+    """(job, host) -> health of every active target of Prometheus on the Galaxy host, once each
+    was scraped (a target not scraped yet is "unknown"; scrapes come every 15 s)."""
+    port = CLUSTER_DEFAULTS["vre_prometheus_port"]
+    deadline = time.monotonic() + 120
+    while True:
+        answer = requests.get(f"http://{_address(GALAXY)}:{port}/api/v1/targets?state=active", timeout=10)
+        answer.raise_for_status()
+        targets = answer.json()["data"]["activeTargets"]
+        health = {(t["labels"]["job"], t["labels"]["host"]): t["health"] for t in targets}
+        if "unknown" not in health.values() or time.monotonic() > deadline:
+            return health
+        time.sleep(2)
+
+
+def _until_targets(expected: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Prometheus' targets once they are `expected`, all up (a reload applies a new host's within
+    a scrape or two), or as they are after two minutes."""
+    deadline = time.monotonic() + 120
+    while True:
+        health = _prometheus_targets()
+        if (set(health) == expected and set(health.values()) == {"up"}) or time.monotonic() > deadline:
+            return health
+        time.sleep(2)
+
+
+def test_prometheus_scrapes_every_host_and_all_are_up(cold_up):
+    summary = _flat(cold_up[cold_up.rindex("Print the VRE's address") :])
+    hosts = _containers()
+    port = CLUSTER_DEFAULTS["vre_prometheus_port"]
+    assert (
+        f"monitoring OK Prometheus http://{_address(GALAXY)}:{port} on {GALAXY} (the cluster's network "
+        f"only): {len(hosts) + 1}/{len(hosts) + 1} targets up" in summary
+    ), summary[-2000:]
+    expected = {("node", h) for h in hosts} | {("prometheus", GALAXY)}
+    assert _until_targets(expected) == dict.fromkeys(expected, "up")
 
 
 def _only_nfs_export_changed(out: str, new_host: str | None) -> None:
@@ -405,7 +446,8 @@ def _only_nfs_export_changed(out: str, new_host: str | None) -> None:
         h: [
             t
             for t in tasks
-            if not (h == GALAXY and t.startswith("nfs_server : ")) and t not in SLURM_NODE_LIST
+            if not (h == GALAXY and (t.startswith("nfs_server : ") or t in PROMETHEUS_TARGETS))
+            and t not in SLURM_NODE_LIST
         ]
         for h, tasks in others.items()
     }
@@ -430,6 +472,10 @@ def test_adding_a_slave_adds_exactly_that_host(cold_up, specs):
     n = len(_nfs_clients())
     assert NEW_SLAVE in _nfs_clients()
     assert f"{n}/{n} clients read it over NFS" in _flat(out)
+    # Prometheus scrapes the new host's node exporter too.
+    expected = {("node", h) for h in _containers()} | {("prometheus", GALAXY)}
+    assert ("node", NEW_SLAVE) in expected
+    assert _until_targets(expected) == dict.fromkeys(expected, "up")
 
 
 def test_removing_a_slave_drains_and_removes_it(specs):
@@ -442,6 +488,10 @@ def test_removing_a_slave_drains_and_removes_it(specs):
     _only_nfs_export_changed(out, NEW_SLAVE)
     n = len(_nfs_clients())
     assert f"{n}/{n} clients read it over NFS" in _flat(out)
+    # And Prometheus no longer has it as a target.
+    expected = {("node", h) for h in _containers()} | {("prometheus", GALAXY)}
+    assert ("node", NEW_SLAVE) not in expected
+    assert _until_targets(expected) == dict.fromkeys(expected, "up")
 
 
 def test_down_removes_everything_it_created(specs):

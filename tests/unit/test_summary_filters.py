@@ -223,3 +223,40 @@ def test_report_without_kubernetes_binaries_says_so_and_without_a_layer_has_no_l
     services = [line.split()[0] for line in _report(hv, bare)]
     assert "kubernetes" not in services and "slurm" not in services and "mesos" not in services
     assert "zookeeper" not in services  # no zookeeper group and no Mesos masters to default to
+
+
+def _targets(*healths):
+    return {
+        "status": 200,
+        "json": {
+            "data": {
+                "activeTargets": [
+                    {"labels": {"job": "node", "host": f"h{i}"}, "health": health}
+                    for i, health in enumerate(healths)
+                ]
+            }
+        },
+    }
+
+
+def test_report_has_a_monitoring_line_with_the_targets_up():
+    groups = {**GROUPS, "monitoring": ["g1"]}
+    url = "http://10.0.0.2:9090"
+    hv = _healthy()
+    hv["g1"]["vre_summary_monitoring"] = _targets("up", "up", "up")
+    lines = summary.vre_summary_lines(groups, hv, ADDRESSES, "10.0.0.3:5000", 5000, "/srv/vre", url)
+    assert lines[-1] == (
+        "monitoring  OK   Prometheus http://10.0.0.2:9090 on g1 (the cluster's network only): 3/3 targets up"
+    )
+    hv["g1"]["vre_summary_monitoring"] = _targets("up", "down", "unknown")
+    lines = summary.vre_summary_lines(groups, hv, ADDRESSES, "10.0.0.3:5000", 5000, "/srv/vre", url)
+    assert lines[-1].startswith("monitoring  FAIL Prometheus http://10.0.0.2:9090 on g1")
+    assert lines[-1].endswith("1/3 targets up; not up: node on h1 (down), node on h2 (unknown)")
+    hv["g1"]["vre_summary_monitoring"] = _targets()
+    lines = summary.vre_summary_lines(groups, hv, ADDRESSES, "10.0.0.3:5000", 5000, "/srv/vre", url)
+    assert lines[-1].endswith("0/0 targets up; not up: no targets")
+    hv["g1"]["vre_summary_monitoring"] = {"status": -1}
+    lines = summary.vre_summary_lines(groups, hv, ADDRESSES, "10.0.0.3:5000", 5000, "/srv/vre", url)
+    assert lines[-1] == "monitoring  FAIL Prometheus http://10.0.0.2:9090 on g1 did not answer"
+    # Without a monitoring host, no line.
+    assert not [line for line in _report(_healthy()) if line.startswith("monitoring")]

@@ -275,7 +275,7 @@ def _monitoring(host: str, url: str, hv: Mapping[str, Any]) -> str:
     targets = _get(hv, host, "vre_summary_monitoring", "json", "data", "activeTargets", default=[])
     down = [_target(t) for t in targets if t.get("health") != "up"]
     up = len(targets) - len(down)
-    where = f"Prometheus {url} on {host} (the cluster's network only): {up}/{len(targets)} targets up"
+    where = f"Prometheus {url} on {host} (cluster network only): {up}/{len(targets)} targets up"
     if targets and not down:
         return _line("monitoring", f"OK   {where}")
     return _line("monitoring", f"FAIL {where}; not up: {', '.join(down) or 'no targets'}")

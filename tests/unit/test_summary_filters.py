@@ -246,7 +246,7 @@ def test_report_has_a_monitoring_line_with_the_targets_up():
     hv["g1"]["vre_summary_monitoring"] = _targets("up", "up", "up")
     lines = summary.vre_summary_lines(groups, hv, ADDRESSES, "10.0.0.3:5000", 5000, "/srv/vre", url)
     assert lines[-1] == (
-        "monitoring  OK   Prometheus http://10.0.0.2:9090 on g1 (the cluster's network only): 3/3 targets up"
+        "monitoring  OK   Prometheus http://10.0.0.2:9090 on g1 (cluster network only): 3/3 targets up"
     )
     hv["g1"]["vre_summary_monitoring"] = _targets("up", "down", "unknown")
     lines = summary.vre_summary_lines(groups, hv, ADDRESSES, "10.0.0.3:5000", 5000, "/srv/vre", url)

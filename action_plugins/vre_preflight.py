@@ -45,7 +45,7 @@ ROLES = ROOT / "roles"
 # Variables whose value is a secret, and keys of the items of list variables that hold one
 # (docker_registry_users: [{name, password}]).
 SECRET_NAME = re.compile(r"(_password|_secret|_token|_api_key|_munge_key)$")
-SECRET_KEY = re.compile(r"(^|_)(password|secret|token|api_key)$")
+SECRET_KEY = re.compile(r"(^|_)(password|secret|token|api_key|secret_key)$")
 # Compared trimmed and lower-cased; anything containing changeme, made only of x's, or wrapped in
 # <...> is an example value too.
 EXAMPLE_VALUES = {
@@ -303,19 +303,24 @@ class ActionModule(ActionBase):
             return "example value"
         return None
 
-    def _nested_secrets(self, name: str, raw: Any) -> list[str]:
-        """Secrets inside a list of mappings (docker_registry_users[0].password)."""
-        if not isinstance(raw, list):
-            return []
-        bad = []
-        for i, item in enumerate(raw):
-            if not isinstance(item, dict):
-                continue
-            for key in sorted(str(k) for k in item):
-                if SECRET_KEY.search(key):
-                    why = self._secret_problem(key, item[key], top=False)
+    def _nested_secrets(self, path: str, raw: Any, depth: int = 0) -> list[str]:
+        """Secrets at any depth of a list or mapping (docker_registry_users[0].password,
+        galaxy_object_store.backends[1].auth.token)."""
+        bad: list[str] = []
+        if depth > 12:
+            return bad
+        if isinstance(raw, list):
+            for i, item in enumerate(raw):
+                bad += self._nested_secrets(f"{path}[{i}]", item, depth + 1)
+        elif isinstance(raw, dict):
+            for key in sorted(raw, key=str):
+                value, where = raw[key], f"{path}.{key}"
+                if SECRET_KEY.search(str(key)) and not isinstance(value, (list, dict)):
+                    why = self._secret_problem(str(key), value, top=False)
                     if why:
-                        bad.append(f"{name}[{i}].{key} ({why})")
+                        bad.append(f"{where} ({why})")
+                else:
+                    bad += self._nested_secrets(where, value, depth + 1)
         return bad
 
     # -- groups -------------------------------------------------------------------------------------

@@ -369,6 +369,13 @@ BAD_INPUTS = {
         ],
         [],
     ),
+    # A secret at any depth of a VRE variable: the Pithos+ token left at an example value.
+    "galaxy-pithos-token-left-at-an-example": (
+        "galaxy_pithos.yml",
+        _pithos_token("changeme"),
+        ["galaxy_object_store.backends[1].auth.token (example value)"],
+        [],
+    ),
     # A complete Pithos+ store, refused for Galaxy's own store's gaps unless the operator accepts them.
     "galaxy-pithos-complete-but-galaxy-cannot-write": (
         "galaxy_pithos.yml",

@@ -441,6 +441,13 @@ BAD_INPUTS = {
         ["docker_engine_registry_mirrors URLs must start with https://"],
         [],
     ),
+    # The registry's metrics have no TLS or credentials: never answered to the whole world.
+    "registry-metrics-for-the-whole-world": (
+        "valid.yml",
+        _with_registry(docker_registry_metrics_allow=["0.0.0.0/0"]),
+        ["n1: docker_registry_metrics_allow must be a list of addresses", "never the whole world"],
+        [],
+    ),
     "tool-image-name": (
         "valid.yml",
         _with_registry(tool_images_list=[{"name": "VRE/BusyBox", "tag": "1.36", "context": "files/busybox"}]),

@@ -289,6 +289,43 @@ def test_the_registry_process_listens_on_loopback_only(server):
     )
 
 
+def _metrics_url(registry):
+    return f"http://{registry['address'].rsplit(':', 1)[0]}:5004/metrics"
+
+
+def _storage_actions(body):
+    """The registry's storage actions counted so far (distribution 2.8's registry_storage_*)."""
+    prefix = "registry_storage_action_seconds_count{"
+    return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines() if line.startswith(prefix))
+
+
+def test_metrics_are_served_to_the_prometheus_host_only(worker_a, worker_b, registry, pushed):
+    """Worker B is the scenario's Prometheus host (group monitoring): it reads the registry's own
+    metrics, and a manifest read between two scrapes is counted in them; worker A gets 403."""
+    before = _storage_actions(worker_b.check_output(f"curl -sSf {_metrics_url(registry)}"))
+    repo, tag = pushed[0].split("/", 1)[1].rsplit(":", 1)
+    accept = f"Accept: {MANIFEST_V2}"
+    worker_b.check_output(
+        f"{_curl(registry)} -f -o /dev/null -H {_q(accept)} https://{registry['address']}/v2/{repo}/manifests/{tag}"
+    )
+    after = _storage_actions(worker_b.check_output(f"curl -sSf {_metrics_url(registry)}"))
+    assert after > before, (before, after)
+    code = worker_a.check_output(f"curl -sS -o /dev/null -w '%{{http_code}}' {_metrics_url(registry)}")
+    assert code == "403"
+
+
+def test_the_metrics_port_serves_nothing_but_metrics_and_the_debug_server_stays_local(
+    server, worker_b, registry
+):
+    base = _metrics_url(registry).removesuffix("/metrics")
+    code = worker_b.check_output(f"curl -sS -o /dev/null -w '%{{http_code}}' {base}/debug/pprof/")
+    assert code == "404"
+    listening = [line.split()[3] for line in server.check_output("ss -Hltn").splitlines()]
+    assert [a for a in listening if a.endswith(":5003")] == ["127.0.0.1:5003"], listening
+    host = registry["address"].rsplit(":", 1)[0]
+    assert worker_b.run(f"curl -sS -o /dev/null http://{host}:5003/metrics").rc == 7, "refused"
+
+
 def _skopeo(h, *args):
     return h.run("skopeo " + _q(*args))
 

@@ -8,8 +8,10 @@ fails when VRE_REQUIRE_GALAXY is set (CI); a venv built from other pins fails.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -33,3 +35,15 @@ def galaxy_python() -> Path:
             f"the Galaxy test venv {GALAXY_VENV} was built from other pins than {REQUIREMENTS.name}: {how}"
         )
     return GALAXY_PYTHON
+
+
+def galaxy_filters() -> ModuleType:
+    """The galaxy role's filter module (roles/galaxy/filter_plugins/galaxy_conf.py), loaded from
+    its file as Ansible loads it."""
+    spec = importlib.util.spec_from_file_location(
+        "galaxy_conf", ROOT / "roles" / "galaxy" / "filter_plugins" / "galaxy_conf.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

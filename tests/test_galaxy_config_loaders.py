@@ -16,7 +16,6 @@ Skipped with the command to run when .venv-galaxy is missing, unless VRE_REQUIRE
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.galaxy_code import galaxy_python
+from tests.galaxy_code import galaxy_filters, galaxy_python
 from tests.vre_defaults import CLUSTER_DEFAULTS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,17 +32,7 @@ DRIVER = ROOT / "tests" / "galaxy_driver" / "load_configs.py"
 UID, GID = CLUSTER_DEFAULTS["vre_galaxy_uid"], CLUSTER_DEFAULTS["vre_galaxy_gid"]
 
 
-def _filters():
-    spec = importlib.util.spec_from_file_location(
-        "galaxy_conf", ROOT / "roles" / "galaxy" / "filter_plugins" / "galaxy_conf.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
-
-
-gc = _filters()
+gc = galaxy_filters()
 
 
 def _python() -> Path:

@@ -16,7 +16,6 @@ Skipped with the command to run when .venv-galaxy is missing, unless VRE_REQUIRE
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import subprocess
@@ -28,7 +27,7 @@ import pytest
 import yaml
 
 from tests.doubles.pithos import Container, PithosDouble
-from tests.galaxy_code import galaxy_python
+from tests.galaxy_code import galaxy_filters, galaxy_python
 
 ROOT = Path(__file__).resolve().parent.parent
 DRIVER = ROOT / "tests" / "galaxy_driver" / "pithos_store.py"
@@ -37,21 +36,11 @@ BLOCK = 64 * 1024
 SOURCE = "".join(f"line {i}: a dataset larger than a few Pithos+ blocks\n" for i in range(12000)).encode()
 
 
-def _filters():
-    spec = importlib.util.spec_from_file_location(
-        "galaxy_conf", ROOT / "roles" / "galaxy" / "filter_plugins" / "galaxy_conf.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
-
-
-def _run(tmp_path: Path, cloud: PithosDouble, store: dict[str, Any]) -> dict[str, Any]:
+def _drive(tmp_path: Path, store: dict[str, Any], source: bytes) -> subprocess.CompletedProcess[str]:
     """The role's filter renders object_store_conf.yml; the driver runs Galaxy's store on it."""
-    conf = _filters().galaxy_object_store_conf(store, str(tmp_path / "share"), True)
+    conf = galaxy_filters().galaxy_object_store_conf(store, str(tmp_path / "share"), True)
     (tmp_path / "object_store_conf.yml").write_text(yaml.safe_dump(conf, sort_keys=False))
-    (tmp_path / "source.txt").write_bytes(SOURCE)
+    (tmp_path / "source.txt").write_bytes(source)
     args = [
         str(galaxy_python()),
         str(DRIVER),
@@ -63,9 +52,13 @@ def _run(tmp_path: Path, cloud: PithosDouble, store: dict[str, Any]) -> dict[str
         str(tmp_path / "source.txt"),
     ]
     env = {**os.environ, "PYTHONPATH": str(PACKAGE_SRC)}
-    proc = subprocess.run(
+    return subprocess.run(
         args, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300, check=False
     )
+
+
+def _run(tmp_path: Path, cloud: PithosDouble, store: dict[str, Any]) -> dict[str, Any]:
+    proc = _drive(tmp_path, store, SOURCE)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert cloud.token not in proc.stdout + proc.stderr, "the token was printed"
     report = json.loads(proc.stdout)
@@ -177,27 +170,7 @@ def test_a_wrong_token_stops_galaxy_with_astakos_answer(tmp_path):
     with PithosDouble(block_size=BLOCK) as cloud:
         store = _pithos(cloud)
         store["auth"]["token"] = "not-the-token"
-        conf = _filters().galaxy_object_store_conf(store, str(tmp_path / "share"), True)
-        (tmp_path / "object_store_conf.yml").write_text(yaml.safe_dump(conf))
-        (tmp_path / "source.txt").write_bytes(b"x")
-        proc = subprocess.run(
-            [
-                str(galaxy_python()),
-                str(DRIVER),
-                "--object-store-conf",
-                str(tmp_path / "object_store_conf.yml"),
-                "--work",
-                str(tmp_path / "work"),
-                "--source",
-                str(tmp_path / "source.txt"),
-            ],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(PACKAGE_SRC)},
-            cwd=tmp_path,
-            timeout=300,
-            check=False,
-        )
+        proc = _drive(tmp_path, store, b"x")
         report = json.loads(proc.stdout)
         assert not report["store"]["ok"]
         assert "ClientError: authenticating at Astakos: Invalid token (HTTP 401)" in report["store"]["error"]

@@ -193,6 +193,24 @@ def site_plays() -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple(plays)
 
 
+def included_roles() -> dict[str, tuple[str, ...]]:
+    """Roles that no play applies but other roles include whole (include_role without tasks_from),
+    and the roles that include them: their inputs are the including role's variables, which the
+    preflight checks there (registry_ca, included by docker_engine and kube_common)."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(ROLES.glob("*/tasks/*.yml")):
+        owner = path.parts[-3]
+        for task in yaml.safe_load(path.read_text()) or []:
+            for key in ("ansible.builtin.include_role", "ansible.builtin.import_role"):
+                arg = task.get(key) if isinstance(task, dict) else None
+                if not isinstance(arg, dict) or "tasks_from" in arg:
+                    continue
+                by = found.setdefault(str(arg["name"]), [])
+                if owner not in by:
+                    by.append(owner)
+    return {role: tuple(by) for role, by in found.items()}
+
+
 def rule_files() -> list[tuple[str, str]]:
     """(role, task file) of every role's rules, in site.yaml's order: the includes of
     roles/vre_preflight/tasks/rules.yml, which tests/unit/test_preflight_rules.py holds to it."""

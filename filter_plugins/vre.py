@@ -51,6 +51,12 @@ rendering a broken configuration file.
     ``""`` while it has none (no vre_private_address and its facts not gathered yet, or not in the
     inventory): for derived defaults (roles/vre_defaults), which are read lazily. The checks that
     must refuse a host without an address use ``vre_host_addresses``.
+
+``vre_registry_addresses(address, anonymous_pull=False, public_port=5001)``
+    ``vre_registry_address | vre_registry_addresses(true, 5001)`` -> ``["10.0.0.7:5000",
+    "10.0.0.7:5001"]``: every address of the private registry a Docker or containerd host trusts,
+    its credentials port and, when anonymous pull is served, the public port on the same host.
+    ``""`` (no registry) gives ``[]``; an address without ``:port`` is refused.
 """
 
 import ipaddress
@@ -487,6 +493,32 @@ def vre_host_addresses(hostnames: Sequence[str], hostvars: Mapping[str, Any]) ->
     return addresses
 
 
+_TRUE_WORDS, _FALSE_WORDS = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+_BOOL_WORDS = dict.fromkeys(_TRUE_WORDS, True) | dict.fromkeys(_FALSE_WORDS, False)
+
+
+def vre_registry_addresses(address: Any, anonymous_pull: Any = False, public_port: Any = 5001) -> list[str]:
+    """The registry's addresses a host trusts: ``host:port``, and ``host:public_port`` with anonymous pull."""
+    name = "vre_registry_addresses"
+    if _is_undefined(address) or not isinstance(address, str):
+        raise _fail(name, f"the registry address must be a string host:port or '', got {_describe(address)}")
+    if not address.strip():
+        return []
+    host, sep, port = address.strip().rpartition(":")
+    if not sep or not host or not _DIGITS_RE.fullmatch(port):
+        raise _fail(name, f"the registry address {address!r} must be host:port (e.g. 10.0.0.7:5000)")
+    _check_port(name, port)
+    anon = anonymous_pull
+    if isinstance(anon, str) and anon.strip().lower() in _BOOL_WORDS:
+        anon = _BOOL_WORDS[anon.strip().lower()]
+    if not isinstance(anon, bool):
+        raise _fail(name, f"anonymous_pull must be true or false, got {_describe(anonymous_pull)}")
+    addresses = [f"{host}:{port}"]
+    if anon:
+        addresses.append(f"{host}:{_check_port(name, public_port)}")
+    return addresses
+
+
 class FilterModule:
     """The VRE toolkit's filters."""
 
@@ -499,4 +531,5 @@ class FilterModule:
             "vre_nfs_export_line": vre_nfs_export_line,
             "vre_host_addresses": vre_host_addresses,
             "vre_host_address": vre_host_address,
+            "vre_registry_addresses": vre_registry_addresses,
         }

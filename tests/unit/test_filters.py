@@ -37,6 +37,7 @@ def test_filter_module_exposes_every_filter():
         "vre_nfs_export_line",
         "vre_host_addresses",
         "vre_host_address",
+        "vre_registry_addresses",
     }
 
 
@@ -432,3 +433,35 @@ def test_filter_error_surfaces_through_ansible(tmp_path):
     run = _adhoc(tmp_path, "{{ ['*'] | vre_nfs_clients }}")
     assert run.returncode != 0, run.stdout
     assert "client '*' is a wildcard" in run.stdout + run.stderr
+
+
+# --- vre_registry_addresses ------------------------------------------------------------------------
+
+
+def test_registry_addresses_are_the_credentials_port_and_with_anonymous_pull_the_public_one():
+    f = F["vre_registry_addresses"]
+    assert f("10.0.0.7:5000") == ["10.0.0.7:5000"]
+    assert f("10.0.0.7:5000", False, 5001) == ["10.0.0.7:5000"]
+    assert f("10.0.0.7:5000", True, 5001) == ["10.0.0.7:5000", "10.0.0.7:5001"]
+    named = ["registry.example.org:443", "registry.example.org:8443"]
+    assert f("registry.example.org:443", "yes", "8443") == named
+    assert f("") == []
+    assert f("", True, 5001) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("10.0.0.7",), "'10.0.0.7' must be host:port"),
+        ((":5000",), "must be host:port"),
+        (("10.0.0.7:http",), "must be host:port"),
+        (("10.0.0.7:70000",), "70000"),
+        ((None,), "must be a string host:port"),
+        (("10.0.0.7:5000", "maybe", 5001), "anonymous_pull must be true or false"),
+        (("10.0.0.7:5000", True, 0), "port"),
+    ],
+)
+def test_registry_addresses_refuse_what_is_not_an_address(args, message):
+    with pytest.raises(AnsibleFilterError, match="vre_registry_addresses") as error:
+        F["vre_registry_addresses"](*args)
+    assert message in str(error.value)

@@ -10,6 +10,9 @@ _RECAP_RE = re.compile(
 )
 _TASK_RE = re.compile(r"^(?:TASK|RUNNING HANDLER) \[(?P<name>.+?)\] \*+\s*$")
 _CHANGED_RE = re.compile(r"^changed: \[(?P<host>[^\]]+?)(?: -> [^\]]+)?\]")
+# A failed task or loop item ("fatal: [h]: FAILED! ..." / "failed: [h] (item=...)"), or an
+# unreachable host; the message may continue on indented lines (the YAML callback).
+_FAILED_RE = re.compile(r"^(?:fatal|failed): \[(?P<host>[^\]]+?)(?: -> [^\]]+)?\]")
 
 
 def recap(output: str) -> dict[str, dict[str, int]]:
@@ -41,3 +44,25 @@ def changed_tasks(output: str) -> dict[str, list[str]]:
             if not tasks or tasks[-1] != task:
                 tasks.append(task)
     return out
+
+
+def failures(output: str, max_lines: int = 12) -> list[str]:
+    """Each failed task as "TASK NAME\n<its failure lines>" in run order (ignored ones included).
+
+    A run's tail often holds only the recap and the timing table; this is what went wrong."""
+    found: list[str] = []
+    task = ""
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        t = _TASK_RE.match(line)
+        if t:
+            task = t["name"]
+            continue
+        if _FAILED_RE.match(line):
+            body = [line]
+            for more in lines[i + 1 : i + max_lines]:
+                if not more.startswith((" ", "\t")):
+                    break
+                body.append(more)
+            found.append(f"{task}\n" + "\n".join(body))
+    return found

@@ -43,7 +43,7 @@ from bioblend.galaxy import GalaxyInstance
 
 from tests.vre_defaults import CLUSTER_DEFAULTS
 from vrecloud import caches
-from vrecloud.recap import changed_tasks, recap
+from vrecloud.recap import changed_tasks, failures, recap
 
 ROOT = Path(__file__).resolve().parents[2]
 # VRE_E2E_CLUSTER runs a second e2e beside one already running (another cluster name).
@@ -72,14 +72,17 @@ def _spec(tmp: Path, slaves: int) -> Path:
 
 
 def _vre(*args: str, name: str) -> str:
-    """Run ./vre, keep its output under .vre/e2e-logs/NAME.log, fail with its tail."""
+    """Run ./vre, keep its output under .vre/e2e-logs/NAME.log, fail with its failed tasks and tail."""
     LOGS.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     proc = subprocess.run([str(ROOT / "vre"), *args], cwd=ROOT, capture_output=True, text=True, check=False)
     out = proc.stdout + proc.stderr
     (LOGS / f"{name}.log").write_text(out)
     print(f"./vre {' '.join(args)}: rc={proc.returncode} in {time.monotonic() - start:.0f}s ({name}.log)")
-    assert proc.returncode == 0, f"./vre {args[0]} failed (rc {proc.returncode}):\n{out[-4000:]}"
+    if proc.returncode != 0:
+        failed = "\n\n".join(failures(out)) or "(no failed task in the output)"
+        tail = out[-3000:]
+        pytest.fail(f"./vre {args[0]} failed (rc {proc.returncode}), failed:\n{failed}\n\ntail:\n{tail}")
     return out
 
 

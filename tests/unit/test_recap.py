@@ -1,4 +1,4 @@
-from vrecloud.recap import changed_tasks, recap
+from vrecloud.recap import changed_tasks, failures, recap
 
 OUTPUT = """
 TASK [nfs_server : Render the exports] *****************************************
@@ -38,3 +38,19 @@ def test_recap_refuses_an_unfinished_run():
 
     with pytest.raises(ValueError, match="PLAY RECAP"):
         recap("TASK [x] ***\nfatal: [h]: FAILED!")
+
+
+def test_failures_name_the_task_and_keep_the_message():
+    out = (
+        "TASK [common : Install] ***\nok: [a]\n"
+        "fatal: [b]: FAILED! => changed=false\n    msg: the cache did not answer\n"
+        "...ignoring\n"
+        "TASK [slurm : Wait] ***\nfailed: [c -> m] (item=x) => changed=false\n  msg: timeout\n"
+        "TASK [ok] ***\nok: [a]\n"
+    )
+    f = failures(out)
+    assert f == [
+        "common : Install\nfatal: [b]: FAILED! => changed=false\n    msg: the cache did not answer",
+        "slurm : Wait\nfailed: [c -> m] (item=x) => changed=false\n  msg: timeout",
+    ]
+    assert failures(OUTPUT) == []

@@ -6,7 +6,8 @@ puts molecule/resources on the verifier's PYTHONPATH.
 ``CLUSTER_DEFAULTS``: roles/vre_defaults/defaults/main.yml, the cluster-wide values' one home.
 ``host(name)``: the testinfra host ``name`` of the scenario's inventory (molecule's own, through
 the Ansible backend). ``host_fixture(fixture_name, name)``: a module-scoped pytest fixture called
-``fixture_name`` that returns ``host(name)``.
+``fixture_name`` that returns ``host(name)``. ``mode_header(...)``: the line a scenario with an
+install-source variable prints at the top of its verifier's output (full or no-binary mode).
 """
 
 from __future__ import annotations
@@ -32,3 +33,12 @@ def host_fixture(fixture_name: str, name: str):
         return host(name)
 
     return _fixture
+
+
+def mode_header(scenario: str, variable: str, full: str, no_binary: str) -> str:
+    """`<scenario> scenario: FULL MODE (VAR=value): <full>` when the environment variable is set,
+    else `... NO-BINARY MODE (VAR not set): <no_binary>` (for pytest_report_header)."""
+    value = os.environ.get(variable)
+    if value:
+        return f"{scenario} scenario: FULL MODE ({variable}={value}): {full}"
+    return f"{scenario} scenario: NO-BINARY MODE ({variable} not set): {no_binary}"

@@ -1,13 +1,13 @@
 """Print, at the top of the verifier's output, which mode the scenario runs in."""
 
-import os
+from vre_testinfra import mode_header
 
 
 def pytest_report_header(config):
-    mirror = os.environ.get("VRE_MESOS_MIRROR")
-    if mirror:
-        return f"mesos scenario: FULL MODE (VRE_MESOS_MIRROR={mirror}): the daemons are checked over HTTP"
-    return (
-        "mesos scenario: NO-BINARY MODE (VRE_MESOS_MIRROR not set): flags, credentials and units are "
-        "checked; the tests that need the Mesos and Chronos binaries are skipped"
+    return mode_header(
+        "mesos",
+        "VRE_MESOS_MIRROR",
+        full="the daemons are checked over HTTP",
+        no_binary="flags, credentials and units are checked; the tests that need the Mesos and Chronos "
+        "binaries are skipped",
     )

@@ -1,6 +1,9 @@
 import os
 import sys
+import uuid
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -32,3 +35,27 @@ def pytest_runtest_logreport(report):
 def pytest_terminal_summary(terminalreporter):
     if any(_passed.values()):
         terminalreporter.write_line("; ".join(f"{what}: {_passed[m]}" for m, what in _COUNTED.items()))
+
+
+# The cloud tests' fixtures (tests/doubles/harness.py): `cloud` is each cloud's HTTP double in turn,
+# or the clouds a module names in CLOUDS; its VMs boot after the module's BOOT_LATENCY seconds
+# (default 0.2). `cluster` is a new cluster name per test.
+CLOUDS = ("openstack", "okeanos")
+
+
+def pytest_generate_tests(metafunc):
+    if "cloud" in metafunc.fixturenames:
+        metafunc.parametrize("cloud", getattr(metafunc.module, "CLOUDS", CLOUDS), indirect=True)
+
+
+@pytest.fixture
+def cloud(request, tmp_path):
+    from tests.doubles.harness import checked_harness
+
+    latency = getattr(request.module, "BOOT_LATENCY", 0.2)
+    yield from checked_harness(request.param, tmp_path, boot_latency=latency)
+
+
+@pytest.fixture
+def cluster():
+    return f"t{uuid.uuid4().hex[:6]}"

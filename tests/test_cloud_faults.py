@@ -15,30 +15,16 @@ import uuid
 import pytest
 import yaml
 
-from tests.doubles.harness import CloudHarness, checked_harness
-from vrecloud import provision as core
+from tests.doubles.harness import CloudHarness
 
 pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning:openstack")
 
+BOOT_LATENCY = 0.1  # the `cloud` fixture's (tests/conftest.py)
 GROUPS = {"galaxy": {"count": 1, "public_ip": True}, "nfs_clients": 2}
 HOSTS = 3
 SERVERS = r"/servers/detail$"  # the server list, on both clouds
 CREATE = r"/servers$"
 DELETE = r"/servers/[^/]+$"
-
-
-@pytest.fixture(params=["openstack", "okeanos"])
-def cloud(request, tmp_path):
-    yield from checked_harness(request.param, tmp_path, boot_latency=0.1)
-
-
-@pytest.fixture
-def cluster():
-    return f"f{uuid.uuid4().hex[:6]}"
-
-
-def tagged(h: CloudHarness, cluster: str) -> list[str]:
-    return sorted(vm.name for vm in h.fleet.live() if vm.metadata.get(core.TAG_CLUSTER) == cluster)
 
 
 def no_traceback(proc) -> None:
@@ -67,7 +53,7 @@ def test_a_passing_failure_is_retried_and_the_run_succeeds(cloud, cluster, fault
     assert result.failed == {}
     assert len(result.ready) == HOSTS
     assert injected.fired == fault.get("times", 1)
-    assert len(tagged(cloud, cluster)) == HOSTS, "a retried create must not make a second server"
+    assert len(cloud.tagged(cluster)) == HOSTS, "a retried create must not make a second server"
 
 
 @pytest.mark.fault_case
@@ -80,7 +66,7 @@ def test_a_failure_on_a_later_page_of_a_list_is_retried(tmp_path, cluster):
         later_page = h.double.inject("GET", SERVERS, status=503, times=2, query="marker")
         again = h.provision(spec, timeout=20.0)
         assert later_page.fired == 2
-        assert again.failed == {} and sorted(again.reused) == tagged(h, cluster)
+        assert again.failed == {} and sorted(again.reused) == h.tagged(cluster)
         assert again.created == [], "every page was read: nothing is missing"
 
 
@@ -92,7 +78,7 @@ def test_deleting_retries_a_passing_failure(cloud, cluster):
     proc = cloud.cli("destroy", "--yes", "--poll", "0.05", spec=spec)
     assert proc.returncode == 0, proc.stderr
     assert injected.fired == 2
-    assert tagged(cloud, cluster) == []
+    assert cloud.tagged(cluster) == []
 
 
 # -- lasting failures: one line, then a re-run converges -------------------------------------------
@@ -125,7 +111,7 @@ def test_a_lasting_failure_is_one_clear_line_and_the_next_run_converges(
     cloud.double.faults.clear()
     again = cloud.cli("provision", "--poll", "0.05", "--ssh-timeout", "3", spec=spec)
     assert again.returncode == 0, again.stderr
-    assert len(tagged(cloud, cluster)) == HOSTS
+    assert len(cloud.tagged(cluster)) == HOSTS
 
 
 @pytest.mark.fault_case
@@ -142,7 +128,7 @@ def test_a_create_whose_answer_is_lost_is_found_by_the_next_run(cloud, cluster):
     again = cloud.provision(spec, timeout=20.0)
     assert again.failed == {}
     assert len(again.reused) == 2 and again.created == []
-    assert len(tagged(cloud, cluster)) == 2, "no duplicate server"
+    assert len(cloud.tagged(cluster)) == 2, "no duplicate server"
 
 
 @pytest.mark.fault_case
@@ -154,10 +140,10 @@ def test_a_lasting_failure_while_deleting_is_reported_and_destroy_can_be_run_aga
     assert proc.returncode == 1
     no_traceback(proc)
     assert "destroy did not finish; run it again" in proc.stderr and "deleting" in proc.stderr
-    assert len(tagged(cloud, cluster)) == HOSTS, "nothing half-deleted behind the message"
+    assert len(cloud.tagged(cluster)) == HOSTS, "nothing half-deleted behind the message"
     cloud.double.faults.clear()
     assert cloud.cli("destroy", "--yes", "--poll", "0.05", spec=spec).returncode == 0
-    assert tagged(cloud, cluster) == []
+    assert cloud.tagged(cluster) == []
 
 
 @pytest.mark.fault_case

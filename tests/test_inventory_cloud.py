@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 import pytest
 
-from tests.doubles.harness import CloudHarness, checked_harness
 from vrecloud import provision as core
 from vrecloud.spec import load_spec, validate_for_cloud
 
@@ -30,22 +28,8 @@ GROUPS = {
 NAMES = ["{c}-galaxy-1", "{c}-nfs-clients-1", "{c}-nfs-clients-2", "{c}-nfs-server-1"]
 
 
-@pytest.fixture(params=["openstack", "okeanos"])
-def cloud(request, tmp_path):
-    yield from checked_harness(request.param, tmp_path, boot_latency=0.2)
-
-
-@pytest.fixture
-def cluster():
-    return f"t{uuid.uuid4().hex[:6]}"
-
-
 def names(cluster: str) -> list[str]:
     return [n.format(c=cluster) for n in NAMES]
-
-
-def tagged(h: CloudHarness, cluster: str) -> list[str]:
-    return sorted(vm.name for vm in h.fleet.live() if vm.metadata.get(core.TAG_CLUSTER) == cluster)
 
 
 def test_provision_from_nothing_then_a_rerun_changes_nothing(cloud, cluster):
@@ -157,7 +141,7 @@ def test_duplicate_servers_of_a_node_are_reduced_to_one(cloud, cluster):
     )
     result = cloud.provision(spec)
     assert result.failed == {} and result.deleted == [name] and result.created == []
-    assert tagged(cloud, cluster) == [name]
+    assert cloud.tagged(cluster) == [name]
     assert twin.id not in f.vms  # the older, ACTIVE one was kept; the BUILD twin went
 
 
@@ -170,13 +154,13 @@ def test_quota_exceeded_is_reported_and_the_next_run_completes(cloud, cluster):
     assert len(report["ready"]) == 2 and len(report["failed"]) == 2
     assert all("quota exceeded" in why.lower() for why in report["failed"].values())
     assert "Raise the quota" in proc.stderr
-    assert len(tagged(cloud, cluster)) == 2  # what was made is kept, tagged, and reused next time
+    assert len(cloud.tagged(cluster)) == 2  # what was made is kept, tagged, and reused next time
 
     cloud.fleet.max_instances = 10
     again = cloud.provision(spec)
     assert again.failed == {}
     assert len(again.reused) == 2 and len(again.created) == 2
-    assert tagged(cloud, cluster) == names(cluster)
+    assert cloud.tagged(cluster) == names(cluster)
 
 
 def test_floating_ip_quota_is_reported_and_the_next_run_attaches_it(cloud, cluster):
@@ -201,7 +185,7 @@ def test_vm_that_goes_to_error_is_deleted_and_recreated_next_run(cloud, cluster)
     if cloud.name == "openstack":  # Nova's fault message; Cyclades' diagnostics carry the same
         assert "No valid host" in first.failed[bad]
     time.sleep(0.2)
-    assert bad not in tagged(cloud, cluster)
+    assert bad not in cloud.tagged(cluster)
 
     cloud.fleet.boot_errors.clear()
     again = cloud.provision(spec)
@@ -215,7 +199,7 @@ def test_timeout_leaves_the_vm_and_the_next_run_waits_for_it(cloud, cluster):
     first = cloud.provision(spec, timeout=0.8)
     assert list(first.failed) == [slow]
     assert "still BUILD after" in first.failed[slow] and "run provision again" in first.failed[slow]
-    assert slow in tagged(cloud, cluster)
+    assert slow in cloud.tagged(cluster)
 
     cloud.fleet.never_active.clear()
     again = cloud.provision(spec)
@@ -260,12 +244,10 @@ def test_destroy_removes_exactly_the_cluster(cloud, cluster):
     assert cloud.provision(spec).failed == {}
     assert len(f.floating_ips) == 2
 
-    proc = cloud.cli("destroy", "--yes", "--poll", "0.05", spec=spec)
-    assert proc.returncode == 0, proc.stderr
-    removed = json.loads(proc.stdout)["removed"]
+    removed = cloud.destroy(spec)
     assert [r for r in removed if r.startswith("server")] == [f"server {n}" for n in names(cluster)]
     assert any(r.startswith("floating IP") for r in removed)
-    assert tagged(cloud, cluster) == []
+    assert cloud.tagged(cluster) == []
     assert {vm.id for vm in f.live()} == {foreign.id, other.id}
     assert list(f.floating_ips) == [foreign_ip["id"]]
     again = cloud.cli("destroy", "--yes", "--poll", "0.05", spec=spec)
@@ -277,7 +259,7 @@ def test_destroy_wants_yes(cloud, cluster):
     assert cloud.provision(spec).failed == {}
     proc = cloud.cli("destroy", spec=spec)
     assert proc.returncode == 2 and "--yes" in proc.stderr
-    assert tagged(cloud, cluster) == names(cluster)
+    assert cloud.tagged(cluster) == names(cluster)
 
 
 def test_changed_groups_are_retagged(cloud, cluster):
@@ -294,7 +276,7 @@ def test_lower_count_reports_surplus_and_keeps_it(cloud, cluster):
     assert cloud.provision(cloud.write_spec(cluster, {"nfs_clients": 2})).failed == {}
     result = cloud.provision(cloud.write_spec(cluster, {"nfs_clients": 1}))
     assert result.surplus == [f"{cluster}-nfs-clients-2"]
-    assert len(tagged(cloud, cluster)) == 2
+    assert len(cloud.tagged(cluster)) == 2
 
 
 def test_what_the_cloud_lacks_is_reported_before_anything_is_created(cloud, cluster):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -126,6 +127,10 @@ class CloudHarness:
             check=False,
         )
 
+    def tagged(self, cluster: str) -> list[str]:
+        """The names of the live VMs the provisioning code tagged as `cluster`'s, sorted."""
+        return sorted(vm.name for vm in self.fleet.live() if vm.metadata.get(core.TAG_CLUSTER) == cluster)
+
     def cli(self, *args: str, spec: Path) -> subprocess.CompletedProcess[str]:
         """The inventory script's command line (vrecloud.cli) run in this process with this
         harness's provider: what `run` does, without a Python start-up per call."""
@@ -138,6 +143,12 @@ class CloudHarness:
         with env, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = cli.main(self.name, self.provider, list(args))
         return subprocess.CompletedProcess(["cli", *args], code, out.getvalue(), err.getvalue())
+
+    def destroy(self, spec: Path) -> list[str]:
+        """`destroy --yes` of the spec's cluster, which must succeed: what it says it removed."""
+        proc = self.cli("destroy", "--yes", "--poll", "0.05", spec=spec)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)["removed"]
 
     def ansible_inventory(
         self, *args: str, spec: Path, timeout: float = 120

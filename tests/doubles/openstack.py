@@ -21,8 +21,9 @@ from typing import Any
 
 import yaml
 
-from tests.doubles.fleet import Fleet, NotFound, QuotaFault, Vm, now_iso
-from tests.doubles.http import HttpFault, JsonDouble, Reply, Request
+from tests.doubles.cloud import CloudDouble
+from tests.doubles.fleet import NotFound, QuotaFault, Vm, now_iso
+from tests.doubles.http import HttpFault, Reply, Request
 
 FLAVORS = [
     {"id": "1", "name": "m1.tiny", "vcpus": 1, "ram": 512, "disk": 1},
@@ -56,51 +57,27 @@ def _matches(resource: dict[str, Any], req: Request, skip: tuple[str, ...] = ())
     return True
 
 
-class OpenStackDouble(JsonDouble):
+class OpenStackDouble(CloudDouble):
     label = "openstack-double"
+    flavors = FLAVORS
+    images = IMAGES
 
     def __init__(
         self,
         *,
-        boot_latency: float = 0.2,
-        delete_latency: float = 0.05,
-        max_instances: int = 100,
-        max_floating_ips: int = 100,
         username: str = "researcher",
         password: str = "double-password",
         project: str = "vre-project",
+        **fleet: Any,
     ) -> None:
-        super().__init__()
-        self.fleet = Fleet(
-            boot_latency=boot_latency,
-            delete_latency=delete_latency,
-            max_instances=max_instances,
-            max_floating_ips=max_floating_ips,
-        )
+        super().__init__(**fleet)
         self.username, self.password, self.project = username, password, project
         self.project_id = uuid.uuid4().hex
         self.tokens: set[str] = set()
         self.page_size: int | None = None  # servers per page of a server list (None: one page)
-        f = self.fleet
-        f.flavors = [dict(x) for x in FLAVORS]
-        f.images = [{"id": str(uuid.uuid4()), "name": n} for n in IMAGES]
-        f.keypairs = {"vre-key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDoubleKeyOnly double@test"}
-        self.private_net = f.add_network("vre-net", external=False)
-        self.public_net = f.add_network("public", external=True)
+        self.private_net = self.fleet.add_network("vre-net", external=False)
+        self.public_net = self.fleet.add_network("public", external=True)
         self._routes()
-
-    # -- lifecycle ------------------------------------------------------------------------------
-
-    def __enter__(self) -> OpenStackDouble:
-        return self.start()  # type: ignore[return-value]
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-        self.fleet.close()
-
-    @property
-    def ssh_port(self) -> int:
-        return self.fleet.ssh.port
 
     def write_clouds_yaml(self, path: Path, cloud: str = "double") -> Path:
         config = {
@@ -139,23 +116,14 @@ class OpenStackDouble(JsonDouble):
         r("GET", "/network", self._network_versions, public=True)
         r("GET", "/image", self._image_versions, public=True)
         c = "/compute/v2.1"
-        r("GET", f"{c}/servers/detail", self._list_servers)
-        r("GET", f"{c}/servers", self._list_servers)
-        r("POST", f"{c}/servers", self._create_server)
-        r("GET", f"{c}/servers/(?P<sid>[^/]+)", self._get_server)
-        r("DELETE", f"{c}/servers/(?P<sid>[^/]+)", self._delete_server)
-        r("POST", f"{c}/servers/(?P<sid>[^/]+)/metadata", self._set_metadata)
-        r("GET", f"{c}/flavors/detail", self._list_flavors)
+        self.route_servers(c)
         r("GET", f"{c}/flavors", self._list_flavors)
         r("GET", f"{c}/flavors/(?P<fid>[^/]+)", self._get_flavor)
         r("GET", f"{c}/os-keypairs", self._list_keypairs)
         r("GET", f"{c}/os-keypairs/(?P<name>[^/]+)", self._get_keypair)
         n = "/network/v2.0"
-        r("GET", f"{n}/networks", self._list_networks)
+        self.route_network(n)
         r("GET", f"{n}/networks/(?P<nid>[^/]+)", self._get_network)
-        r("GET", f"{n}/ports", self._list_ports)
-        r("GET", f"{n}/floatingips", self._list_fips)
-        r("POST", f"{n}/floatingips", self._create_fip)
         r("GET", f"{n}/floatingips/(?P<fid>[^/]+)", self._get_fip)
         r("PUT", f"{n}/floatingips/(?P<fid>[^/]+)", self._update_fip)
         r("DELETE", f"{n}/floatingips/(?P<fid>[^/]+)", self._delete_fip)

@@ -17,8 +17,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from tests.doubles.fleet import Fleet, NotFound, QuotaFault, Vm, now_iso
-from tests.doubles.http import HttpFault, JsonDouble, Reply, Request
+from tests.doubles.cloud import CloudDouble
+from tests.doubles.fleet import NotFound, QuotaFault, Vm, now_iso
+from tests.doubles.http import HttpFault, Reply, Request
 
 FLAVORS = [
     {"id": 1, "name": "C1R1024D20drbd", "vcpus": 1, "ram": 1024, "disk": 20},
@@ -47,49 +48,22 @@ def _over_limit(q: QuotaFault) -> HttpFault:
     )
 
 
-class SynnefoDouble(JsonDouble):
+class SynnefoDouble(CloudDouble):
     label = "synnefo-double"
+    flavors = FLAVORS
+    images = IMAGES
 
-    def __init__(
-        self,
-        *,
-        boot_latency: float = 0.2,
-        delete_latency: float = 0.05,
-        max_instances: int = 100,
-        max_floating_ips: int = 100,
-    ) -> None:
-        super().__init__()
-        self.fleet = Fleet(
-            boot_latency=boot_latency,
-            delete_latency=delete_latency,
-            max_instances=max_instances,
-            max_floating_ips=max_floating_ips,
-            int_ids=True,
-        )
+    def __init__(self, **fleet: Any) -> None:
+        super().__init__(int_ids=True, **fleet)
         self.token = f"double-token-{uuid.uuid4().hex}"
         self.user = str(uuid.uuid4())
-        f = self.fleet
-        f.flavors = [dict(x) for x in FLAVORS]
-        f.images = [{"id": str(uuid.uuid4()), "name": n} for n in IMAGES]
-        f.keypairs = {"vre-key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDoubleKeyOnly double@test"}
-        self.public_net = f.add_network("Public IPv4 Network", external=True, pool=True)
-        self.private_net = f.add_network("vre-net", external=False, pool=False)
+        self.public_net = self.fleet.add_network("Public IPv4 Network", external=True, pool=True)
+        self.private_net = self.fleet.add_network("vre-net", external=False, pool=False)
         self._routes()
-
-    def __enter__(self) -> SynnefoDouble:
-        return self.start()  # type: ignore[return-value]
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-        self.fleet.close()
 
     @property
     def auth_url(self) -> str:
         return f"{self.url}/identity/v2.0"
-
-    @property
-    def ssh_port(self) -> int:
-        return self.fleet.ssh.port
 
     def check_auth(self, req: Request) -> None:
         if req.headers.get("X-Auth-Token") != self.token:
@@ -99,21 +73,12 @@ class SynnefoDouble(JsonDouble):
         r = self.route
         r("POST", "/identity/v2.0/tokens", self._tokens, public=True)
         c = "/compute/v2.0"
-        r("GET", f"{c}/servers/detail", self._list_servers)
-        r("GET", f"{c}/servers", self._list_servers)
-        r("POST", f"{c}/servers", self._create_server)
-        r("GET", f"{c}/servers/(?P<sid>[^/]+)", self._get_server)
-        r("DELETE", f"{c}/servers/(?P<sid>[^/]+)", self._delete_server)
-        r("POST", f"{c}/servers/(?P<sid>[^/]+)/metadata", self._set_metadata)
-        r("GET", f"{c}/flavors/detail", self._list_flavors)
+        self.route_servers(c)
         r("GET", f"{c}/images/detail", self._list_images)
         r("GET", f"{c}/os-keypairs/(?P<name>[^/]+)", self._get_keypair)
         n = "/network/v2.0"
-        r("GET", f"{n}/networks", self._list_networks)
-        r("GET", f"{n}/ports", self._list_ports)
+        self.route_network(n)
         r("POST", f"{n}/ports", self._create_port)
-        r("GET", f"{n}/floatingips", self._list_fips)
-        r("POST", f"{n}/floatingips", self._create_fip)
         r("DELETE", f"{n}/floatingips/(?P<fid>[^/]+)", self._delete_fip)
 
     # -- Astakos --------------------------------------------------------------------------------

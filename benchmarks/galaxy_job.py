@@ -25,6 +25,8 @@ The figures depend on the machine's load: the ratio, measured in one run, is wha
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import datetime
 import os
 import statistics
@@ -32,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import requests
@@ -202,6 +205,49 @@ def series(gx: Galaxy, history: str, dataset: str, destination: str, runs: int) 
     return times
 
 
+def cluster_hosts(spec_path: Path, groups: tuple[str, ...], what: str) -> tuple[str, dict[str, list[dict]]]:
+    """The spec's cluster name and its hosts in each of `groups` (local provider); stops, saying
+    what is missing (`what`), when a group has none."""
+    cluster = load_spec(spec_path).cluster
+    hosts = local.list_hosts(cluster)
+    by_group = {g: [h for h in hosts if g in h["groups"]] for g in groups}
+    if not all(by_group.values()):
+        raise SystemExit(f"cluster {cluster} has {what}: run ./vre up {spec_path} first")
+    return cluster, by_group
+
+
+@dataclasses.dataclass
+class Bench:
+    """What bench_history gives: the client, the history, the dataset, and afterwards the seconds
+    the Galaxy play took to converge back to the configured destinations."""
+
+    gx: Galaxy
+    history: str
+    dataset: str
+    back: float = 0.0
+
+
+@contextlib.contextmanager
+def bench_history(galaxy: dict, name: str, spec_path: Path, cluster: str) -> Iterator[Bench]:
+    """A history with the three-line dataset, through TLS with Galaxy's CA; afterwards, whatever
+    happened, the Galaxy play converged back to the configured destinations (converge_galaxy
+    with no override) and the history purged."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ca = Path(tmp) / "ca.crt"
+        ca.write_text(docker_exec(galaxy["name"], "cat", "/etc/galaxy/tls/ca.crt"))
+        gx = Galaxy(galaxy["name"], galaxy["address"], ca)
+        gx.wait_up()
+        history = gx.call("POST", "histories", json={"name": name}).json()["id"]
+        bench = Bench(gx, history, upload(gx, history))
+        try:
+            yield bench
+        finally:
+            print("converging the Galaxy play back to the configured destination ...", flush=True)
+            bench.back = converge_galaxy(spec_path, cluster, None)
+            gx.wait_up()
+            gx.call("DELETE", f"histories/{history}", json={"purge": True})
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--spec", default=str(ROOT / "inventories/specs/local.yml"))
@@ -209,35 +255,21 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/galaxy_job.md"))
     args = parser.parse_args()
     spec_path = Path(args.spec).resolve()
-    cluster = load_spec(spec_path).cluster
-    hosts = local.list_hosts(cluster)
-    by_group = {g: [h for h in hosts if g in h["groups"]] for g in ("galaxy", "kube_nodes")}
-    if not by_group["galaxy"] or not by_group["kube_nodes"]:
-        raise SystemExit(
-            f"cluster {cluster} has no Galaxy host or no Kubernetes node: run ./vre up {args.spec} first"
-        )
+    cluster, by_group = cluster_hosts(
+        spec_path, ("galaxy", "kube_nodes"), "no Galaxy host or no Kubernetes node"
+    )
     galaxy = by_group["galaxy"][0]
     load_before = os.getloadavg()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        ca = Path(tmp) / "ca.crt"
-        ca.write_text(docker_exec(galaxy["name"], "cat", "/etc/galaxy/tls/ca.crt"))
-        gx = Galaxy(galaxy["name"], galaxy["address"], ca)
+    with bench_history(galaxy, "bench-galaxy-job", spec_path, cluster) as b:
+        gx, history, dataset = b.gx, b.history, b.dataset
+        print("vre_line_count on k8s (its configured destination):", flush=True)
+        k8s = series(gx, history, dataset, "k8s", args.runs)
+        print("converging the Galaxy play with vre_line_count_destination=docker ...", flush=True)
+        switch = converge_galaxy(spec_path, cluster, "docker")
         gx.wait_up()
-        history = gx.call("POST", "histories", json={"name": "bench-galaxy-job"}).json()["id"]
-        dataset = upload(gx, history)
-        try:
-            print("vre_line_count on k8s (its configured destination):", flush=True)
-            k8s = series(gx, history, dataset, "k8s", args.runs)
-            print("converging the Galaxy play with vre_line_count_destination=docker ...", flush=True)
-            switch = converge_galaxy(spec_path, cluster, "docker")
-            gx.wait_up()
-            docker = series(gx, history, dataset, "docker", args.runs)
-        finally:
-            print("converging the Galaxy play back to the configured destination ...", flush=True)
-            back = converge_galaxy(spec_path, cluster, None)
-            gx.wait_up()
-            gx.call("DELETE", f"histories/{history}", json={"purge": True})
+        docker = series(gx, history, dataset, "docker", args.runs)
+    back = b.back
     load_after = os.getloadavg()
 
     mk, md = statistics.median(k8s), statistics.median(docker)

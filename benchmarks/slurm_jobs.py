@@ -27,7 +27,6 @@ import os
 import re
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,10 +34,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from galaxy_job import Galaxy, check_job, converge_galaxy, docker_exec, series, submit, upload  # noqa: E402
-
-from vrecloud import local  # noqa: E402
-from vrecloud.spec import load_spec  # noqa: E402
+from galaxy_job import (  # noqa: E402
+    Galaxy,
+    bench_history,
+    check_job,
+    cluster_hosts,
+    converge_galaxy,
+    docker_exec,
+    series,
+    submit,
+)
 
 
 def burst(gx: Galaxy, history: str, dataset: str, jobs: int, controller: str) -> tuple[float, dict[str, int]]:
@@ -63,15 +68,9 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/slurm_jobs.md"))
     args = parser.parse_args()
     spec_path = Path(args.spec).resolve()
-    cluster = load_spec(spec_path).cluster
-    hosts = local.list_hosts(cluster)
-    by_group = {
-        g: [h for h in hosts if g in h["groups"]] for g in ("galaxy", "slurm_controller", "slurm_workers")
-    }
-    if not all(by_group.values()):
-        raise SystemExit(
-            f"cluster {cluster} has no Galaxy host or no Slurm cluster: run ./vre up {args.spec} first"
-        )
+    cluster, by_group = cluster_hosts(
+        spec_path, ("galaxy", "slurm_controller", "slurm_workers"), "no Galaxy host or no Slurm cluster"
+    )
     galaxy, controller = by_group["galaxy"][0], by_group["slurm_controller"][0]["name"]
     workers = [h["name"] for h in by_group["slurm_workers"]]
     cpus = {
@@ -80,27 +79,16 @@ def main() -> int:
     }
     load_before = os.getloadavg()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        ca = Path(tmp) / "ca.crt"
-        ca.write_text(docker_exec(galaxy["name"], "cat", "/etc/galaxy/tls/ca.crt"))
-        gx = Galaxy(galaxy["name"], galaxy["address"], ca)
+    with bench_history(galaxy, "bench-slurm-jobs", spec_path, cluster) as b:
+        gx, history, dataset = b.gx, b.history, b.dataset
+        print("vre_line_count_slurm on slurm:", flush=True)
+        slurm = series(gx, history, dataset, "slurm", args.runs)
+        print(f"{args.jobs} jobs on slurm at once ...", flush=True)
+        many, nodes = burst(gx, history, dataset, args.jobs, controller)
+        print("converging the Galaxy play with vre_line_count_destination=docker ...", flush=True)
+        converge_galaxy(spec_path, cluster, "docker")
         gx.wait_up()
-        history = gx.call("POST", "histories", json={"name": "bench-slurm-jobs"}).json()["id"]
-        dataset = upload(gx, history)
-        try:
-            print("vre_line_count_slurm on slurm:", flush=True)
-            slurm = series(gx, history, dataset, "slurm", args.runs)
-            print(f"{args.jobs} jobs on slurm at once ...", flush=True)
-            many, nodes = burst(gx, history, dataset, args.jobs, controller)
-            print("converging the Galaxy play with vre_line_count_destination=docker ...", flush=True)
-            converge_galaxy(spec_path, cluster, "docker")
-            gx.wait_up()
-            docker = series(gx, history, dataset, "docker", args.runs)
-        finally:
-            print("converging the Galaxy play back to the configured destination ...", flush=True)
-            converge_galaxy(spec_path, cluster, None)
-            gx.wait_up()
-            gx.call("DELETE", f"histories/{history}", json={"purge": True})
+        docker = series(gx, history, dataset, "docker", args.runs)
     load_after = os.getloadavg()
 
     ms, md = statistics.median(slurm), statistics.median(docker)

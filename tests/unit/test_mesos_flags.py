@@ -297,7 +297,7 @@ def test_rendered_master_flags(rendered):
 
 
 def test_rendered_agent_flags(rendered):
-    flags = _env_flags(rendered / "slave-1-mesos-agent.env")
+    flags = _env_flags(rendered / "slave-1-mesos-slave.env")
     assert set(flags) <= M.MESOS_AGENT_FLAGS, set(flags) - M.MESOS_AGENT_FLAGS
     assert flags["master"] == "zk://10.0.0.11:2181,10.0.0.12:2181,10.0.0.13:2181/mesos"
     assert flags["containerizers"] == "docker,mesos"
@@ -306,7 +306,7 @@ def test_rendered_agent_flags(rendered):
     )
     assert sorted(flags["attributes"].split(";")) == ["rack:r1", "shared_fs:nfs"]
     assert flags["credential"] == "/etc/mesos/agent-credential.json"
-    plain = _env_flags(rendered / "slave-2-mesos-agent.env")
+    plain = _env_flags(rendered / "slave-2-mesos-slave.env")
     assert "resources" not in plain and "attributes" not in plain, "empty resources/attributes are left out"
 
 
@@ -317,7 +317,7 @@ def test_rendered_units_run_the_binaries_with_the_env_files(rendered):
     assert "LoadCredential=credentials.json:/etc/mesos/credentials.json" in master_unit
     assert _exec_start(rendered / "master-1-mesos-master.service") == ["/usr/sbin/mesos-master"]
     slave_unit = (rendered / "slave-1-mesos-slave.service").read_text()
-    assert "EnvironmentFile=/etc/mesos/agent.env" in slave_unit and "User=" not in slave_unit
+    assert "EnvironmentFile=/etc/mesos/slave.env" in slave_unit and "User=" not in slave_unit
     assert "KillMode=process" in slave_unit
 
 
@@ -352,7 +352,7 @@ def test_an_override_reaches_the_rendered_file(tmp_path):
         tmp_path, {"mesos_slave_flags": {"docker_remove_delay": "1hrs", "docker_stop_timeout": None}}
     )
     assert rc == 0, log
-    flags = _env_flags(tmp_path / "slave-1-mesos-agent.env")
+    flags = _env_flags(tmp_path / "slave-1-mesos-slave.env")
     assert flags["docker_remove_delay"] == "1hrs" and "docker_stop_timeout" not in flags
 
 

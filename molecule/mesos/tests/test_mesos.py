@@ -93,7 +93,7 @@ def test_master_flags(master):
 
 
 def test_slave_flags(master, slave):
-    flags = _env_file(slave, "/etc/mesos/agent.env")
+    flags = _env_file(slave, "/etc/mesos/slave.env")
     assert flags["master"] == f"zk://{_address(master)}:2181/mesos"
     assert flags["containerizers"] == "docker,mesos"
     assert flags["work_dir"] == "/var/lib/mesos/agent"

@@ -1,6 +1,6 @@
 """Time the whole VRE on the local provider: cold bring-up, idempotent re-run, per-role time.
 
-    python benchmarks/bringup.py [--keep] [--logs DIR] [--out benchmarks/results/bringup.md]
+    python benchmarks/bringup.py [--keep] [--logs DIR] [--cold-caches] [--out FILE]
 
 Brings up a copy of inventories/specs/local.yml as cluster `vre-bench` with the README's command
 (`./vre up SPEC`): first `./vre down` (so the run is cold: no hosts, no volumes; the base image
@@ -10,6 +10,15 @@ creation, Debian packages, PyPI wheels, every service's first start), then `./vr
 The task profiler (ansible.posix.profile_tasks, listing every task) of the cold run gives the time
 per role: the sum of its tasks' times (tasks run on all hosts in parallel, so a role's time is
 wall time, and the roles' times add up to the run's converge time).
+
+--cold-caches measures issue 13's cold-cache case: the controller's package caches
+(vrecloud/caches.py) are stopped and the run uses new, empty ones in a temporary directory
+(VRE_CACHE_DIR), so every .deb and every wheel of the cold run comes from Debian's mirror and
+PyPI (the devpi-server venv too); the figures then say how many files the caches fetched. The
+offline Kubernetes mirror is a build on this machine, not a cache of downloads: the existing one
+is used (VRE_KUBE_MIRROR). At the end the temporary caches are stopped and removed and the
+machine's own caches started again; their data is never touched. Its results go to
+benchmarks/results/bringup-cold-caches.md unless --out.
 
 Prints the three figures and writes them, with the per-role table, to --out (Markdown), which
 the README links. Removes the cluster at the end unless --keep.
@@ -40,11 +49,14 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from vrecloud import caches, kube_mirror  # noqa: E402
 from vrecloud.recap import recap  # noqa: E402
 
 CLUSTER = "vre-bench"
 NOOP_TASKS = 20
 KUBE_ROLES = ("kube_common", "kube_control_plane", "kube_node", "galaxy_kubernetes")
+# Set by --cold-caches for every ./vre and ansible-playbook run: the temporary caches' directory.
+EXTRA_ENV: dict[str, str] = {}
 # profile_tasks' summary lines: "<role> : <task> ------ 12.34s" (or "<task> ---- 1.20s").
 _PROFILE_RE = re.compile(r"^(?P<task>.+?) -+ (?P<secs>\d+(?:\.\d+)?)s\s*$")
 
@@ -55,6 +67,7 @@ def vre(*args: str) -> tuple[float, str]:
         # Every task in the profiler's summary, in run order (default: the 20 slowest).
         "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "all",
         "PROFILE_TASKS_SORT_ORDER": "none",
+        **EXTRA_ENV,
     }
     start = time.monotonic()
     proc = subprocess.run(
@@ -104,6 +117,7 @@ def baseline(spec_path: Path) -> float:
             "PATH": f"{ROOT / '.venv/bin'}:{os.environ['PATH']}",
             "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
             "PYTHONPATH": str(ROOT),
+            **EXTRA_ENV,
         }
         start = time.monotonic()
         subprocess.run(
@@ -119,9 +133,33 @@ def baseline(spec_path: Path) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--keep", action="store_true", help="keep the cluster at the end")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/bringup.md"))
+    parser.add_argument("--out", help="default benchmarks/results/bringup.md (bringup-cold-caches.md)")
     parser.add_argument("--logs", help="write the cold and re-run outputs there (cold.log, rerun.log)")
+    parser.add_argument("--cold-caches", action="store_true", help="new, empty package caches for the run")
     args = parser.parse_args()
+    args.out = args.out or str(
+        ROOT / "benchmarks/results" / ("bringup-cold-caches.md" if args.cold_caches else "bringup.md")
+    )
+    if not args.cold_caches:
+        return measure(args, None)
+    mirror = kube_mirror.mirror_dir()
+    if not (mirror / "SHA256SUMS").is_file():
+        raise SystemExit(f"no Kubernetes mirror at {mirror}: run `./vre up` once (it builds it) first")
+    with tempfile.TemporaryDirectory(prefix="vre-cold-caches-", dir="/var/tmp") as cache_dir:
+        os.chmod(cache_dir, 0o755)  # the daemons run as their own users
+        EXTRA_ENV.update(VRE_CACHE_DIR=cache_dir, VRE_KUBE_MIRROR=str(mirror))
+        caches.stop()
+        try:
+            return measure(args, Path(cache_dir))
+        finally:
+            caches.stop()
+            EXTRA_ENV.clear()
+            # The machine's own caches again (their data was never touched).
+            subprocess.run([sys.executable, "-m", "vrecloud.caches", "up"], cwd=ROOT, check=True)
+
+
+def measure(args: argparse.Namespace, cold_caches: Path | None) -> int:
+    """The cold run, the re-run and the baseline; with cold_caches, what those caches fetched."""
 
     spec = yaml.safe_load((ROOT / "inventories/specs/local.yml").read_text())
     spec["cluster"] = CLUSTER
@@ -143,6 +181,16 @@ def main() -> int:
         (logs / "cold.log").write_text(cold_out)
         (logs / "rerun.log").write_text(rerun_out)
 
+    fetched_line = ""
+    if cold_caches is not None:
+        got = caches.fetched(
+            cold_caches / "apt-cacher-ng/log/apt-cacher.log", cold_caches / "devpi/devpi-server.log"
+        )
+        fetched_line = (
+            f"empty package caches at the start: the cold run fetched {len(got['debs_fetched'])} .debs "
+            f"and {len(got['files_fetched'])} Python package files from the internet"
+        )
+
     changed = {h: v["changed"] for h, v in recap(rerun_out).items()}
     hosts = len([h for h in changed if h != "localhost"])  # the summary's report runs on localhost
     roles = per_role(cold_out)
@@ -163,6 +211,8 @@ def main() -> int:
         f"Kubernetes layer ({', '.join(KUBE_ROLES)}): {kube_cold:.0f} s cold "
         f"({kube_cold / total:.0%} of the task time), {kube_rerun:.0f} s in the re-run"
     )
+    if fetched_line:
+        print(fetched_line)
     print("per-role time, cold run and re-run (task profiler):")
     for role, secs in sorted(roles.items(), key=lambda kv: -kv[1]):
         print(f"  {role:<48} {secs:7.1f} s {rerun_roles.get(role, 0.0):7.1f} s")
@@ -188,7 +238,9 @@ def main() -> int:
         f"{noop:.2f} s |\n"
         f"| Kubernetes layer ({', '.join(KUBE_ROLES)}), sum of task times | {kube_cold:.0f} s cold "
         f"({kube_cold / total:.0%}), {kube_rerun:.0f} s re-run |\n"
-        f"| load average (1 min) before / after | {load_before:.2f} / {load_after:.2f} |\n\n"
+        f"| load average (1 min) before / after | {load_before:.2f} / {load_after:.2f} |\n"
+        + (f"| package caches | {fetched_line} |\n" if fetched_line else "")
+        + "\n"
         f"## Time per role (ansible.posix.profile_tasks, summed per role)\n\n"
         f"| role | cold, s | re-run, s |\n|---|---|---|\n{rows}\n"
         f"| **sum of task times** | **{total:.1f}** | **{sum(rerun_roles.values()):.1f}** |\n\n"

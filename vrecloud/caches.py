@@ -23,6 +23,7 @@ the point; `rm -rf` them to start cold).
 CLI (``python -m vrecloud.caches ...``):
   up               start both caches when they do not answer; print `apt URL` and `pip URL`
   fetched          print what the caches fetched from the internet and served, per file, as JSON
+  stop             stop both caches (their data stays); `up` starts them again
 """
 
 from __future__ import annotations
@@ -230,6 +231,18 @@ def up() -> dict[str, str]:
     }
 
 
+def stop(timeout: float = 30.0) -> None:
+    """Stop both daemons, whichever data directory they serve (each runs as its own user)."""
+    for user, name in ((APT_USER, "apt-cacher-ng"), (PIP_USER, "devpi-server")):
+        subprocess.run(["pkill", "-TERM", "-u", user, "-f", name], check=False)
+    urls = (f"http://127.0.0.1:{APT_PORT}/acng-report.html", f"http://127.0.0.1:{PIP_PORT}/+api")
+    deadline = time.monotonic() + timeout
+    while any(_answers(u) for u in urls):
+        if time.monotonic() > deadline:
+            raise CacheError(f"the caches still answer {timeout:.0f} s after SIGTERM: {', '.join(urls)}")
+        time.sleep(0.5)
+
+
 # apt-cacher-ng's transfer log: time|I or O|bytes|client|path (I: fetched from upstream, O: served).
 _ACNG_LINE = re.compile(r"^\d+\|(?P<kind>[IO])\|\d+\|(?P<client>[^|]+)\|(?P<path>.+)$")
 # devpi-server's log: a file fetched from upstream, and a file served.
@@ -303,11 +316,14 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("up", help="start both caches when they do not answer, print their URLs")
     sub.add_parser("fetched", help="what the caches fetched and served, per file, as JSON")
+    sub.add_parser("stop", help="stop both caches (their data stays)")
     args = parser.parse_args(argv)
     try:
         if args.cmd == "up":
             for name, url in up().items():
                 print(name, url)
+        elif args.cmd == "stop":
+            stop()
         else:
             print(json.dumps(fetched(), indent=1, sort_keys=True))
     except (CacheError, local.ProviderError, subprocess.CalledProcessError) as exc:

@@ -53,6 +53,8 @@ ACNG = "/usr/sbin/apt-cacher-ng"
 PIP_USER = "vre-cache"
 # The cache's own version, pinned like the toolkit's tools (requirements-dev.txt).
 DEVPI_SERVER = "devpi-server==6.20.3"
+# Seconds devpi-server waits for PyPI (its --request-timeout; its default, 5, is too short cold).
+DEVPI_REQUEST_TIMEOUT = 60
 # The machine's CA bundle: PyPI is reached over https, through an intercepting proxy on some
 # machines whose CA only the system bundle carries.
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
@@ -211,6 +213,12 @@ def ensure_pip() -> None:
             "0.0.0.0",
             "--port",
             str(PIP_PORT),
+            # A cold mirror fetches each project's page from PyPI while the hosts wait: with
+            # devpi's default of 5 s, uv's ~250 parallel requests of a Galaxy install got 502s
+            # ("timeout after 5 seconds while getting data for ..."); 60 s served them all (20 s
+            # at most, measured on 2026-12-04 with a fresh mirror and 50 parallel requests).
+            "--request-timeout",
+            str(DEVPI_REQUEST_TIMEOUT),
         ],
         stdout=out,
         stderr=out,
@@ -218,6 +226,14 @@ def ensure_pip() -> None:
         start_new_session=True,
     )
     _wait(url, "devpi-server", log)
+    # The first page a fresh mirror serves makes it load PyPI's project list (8 s here): done now,
+    # once, rather than while every host's first requests wait for it.
+    warm = f"http://127.0.0.1:{PIP_PORT}/root/pypi/+simple/pip/"
+    try:
+        with urllib.request.urlopen(warm, timeout=DEVPI_REQUEST_TIMEOUT + 30) as r:
+            r.read()
+    except OSError as exc:
+        raise CacheError(f"devpi-server answers but cannot read PyPI ({warm}: {exc}); see {log}") from exc
 
 
 def up() -> dict[str, str]:

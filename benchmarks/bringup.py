@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from vrecloud import caches, kube_mirror  # noqa: E402
-from vrecloud.recap import recap  # noqa: E402
+from vrecloud.recap import failures, recap  # noqa: E402
 
 CLUSTER = "vre-bench"
 NOOP_TASKS = 20
@@ -76,8 +76,11 @@ def vre(*args: str) -> tuple[float, str]:
     elapsed = time.monotonic() - start
     out = proc.stdout + proc.stderr
     if proc.returncode != 0:
-        sys.stderr.write(out[-5000:])
-        raise SystemExit(f"./vre {' '.join(args)} failed with status {proc.returncode}")
+        sys.stderr.write(out[-3000:])
+        with tempfile.NamedTemporaryFile("w", prefix="bringup-failed-", suffix=".log", delete=False) as log:
+            log.write(out)
+        sys.stderr.write("\n\n".join(["failed tasks:", *failures(out)]) + "\n")
+        raise SystemExit(f"./vre {args[0]} failed with status {proc.returncode} (its output: {log.name})")
     return elapsed, out
 
 

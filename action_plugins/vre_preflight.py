@@ -196,7 +196,8 @@ def site_plays() -> tuple[tuple[str, tuple[str, ...]], ...]:
 def included_roles() -> dict[str, tuple[str, ...]]:
     """Roles that no play applies but other roles include whole (include_role without tasks_from),
     and the roles that include them: their inputs are the including role's variables, which the
-    preflight checks there (registry_ca, included by docker_engine and kube_common)."""
+    preflight checks there (registry_ca, included by docker_engine and kube_common; private_ca, by
+    docker_registry and galaxy)."""
     found: dict[str, list[str]] = {}
     for path in sorted(ROLES.glob("*/tasks/*.yml")):
         owner = path.parts[-3]

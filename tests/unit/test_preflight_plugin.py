@@ -49,7 +49,10 @@ def test_every_role_site_yaml_applies_is_found_with_its_hosts():
     on_disk = {p.name for p in (ROOT / "roles").iterdir() if (p / "tasks" / "main.yml").is_file()}
     included = vre_preflight.included_roles()
     assert on_disk - set(roles) - set(included) == set()
-    assert included == {"registry_ca": ("docker_engine", "kube_common")}
+    assert included == {
+        "private_ca": ("docker_registry", "galaxy"),
+        "registry_ca": ("docker_engine", "kube_common"),
+    }
     assert all(set(by) <= set(roles) for by in included.values())
     assert ("nfs_clients", ("nfs_client",)) in plays
     # A templated pattern is kept as written, for the plugin to template with the run's variables.

@@ -11,6 +11,9 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 # The directory of the Python running pytest: the project's .venv/bin under `./vre pytest`.
@@ -59,3 +62,13 @@ def run_ansible(
 def output(proc: subprocess.CompletedProcess[str]) -> str:
     """What the run printed, both streams."""
     return proc.stdout + proc.stderr
+
+
+def play_on_localhost(play: Path, values: Mapping[str, Any], *args: str) -> tuple[int, str]:
+    """``ansible-playbook`` of ``play`` on localhost with ``values`` as extra variables (a YAML file
+    beside the play, so lists and mappings keep their types) and this Python as its interpreter:
+    (return code, output). ``args`` go to ansible-playbook (``--check``)."""
+    extra = play.parent / "extra.yml"
+    extra.write_text(yaml.safe_dump({"ansible_python_interpreter": sys.executable, **values}))
+    proc = run_ansible("ansible-playbook", "-i", "localhost,", "-e", f"@{extra}", str(play), *args)
+    return proc.returncode, output(proc)

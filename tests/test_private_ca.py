@@ -6,15 +6,13 @@ anything is written, naming the caller's variables. openssl reads the results.""
 
 from __future__ import annotations
 
-import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.ansible_run import output, run_ansible
+from tests.ansible_run import play_on_localhost
+from vrecloud.recap import recap
 
 PLAY = """
 - name: A private CA as the registry and Galaxy's nginx make theirs
@@ -48,16 +46,11 @@ def tmp(tmp_path):
 
 
 def _play(tmp: Path, *args: str, **extra) -> tuple[int, str]:
-    values = {"ansible_python_interpreter": sys.executable, "ca_dir": str(tmp / "tls"), "sans": SANS, **extra}
-    (tmp / "extra.yml").write_text(yaml.safe_dump(values))
-    proc = run_ansible(
-        "ansible-playbook", "-i", "localhost,", "-e", f"@{tmp / 'extra.yml'}", str(tmp / "play.yml"), *args
-    )
-    return proc.returncode, output(proc)
+    return play_on_localhost(tmp / "play.yml", {"ca_dir": str(tmp / "tls"), "sans": SANS, **extra}, *args)
 
 
 def _changed(out: str) -> int:
-    return int(re.search(r"localhost\s+: ok=\d+\s+changed=(\d+)", out).group(1))
+    return recap(out)["localhost"]["changed"]
 
 
 def _openssl(*args: str) -> str:

@@ -5,15 +5,13 @@ registry host without the CA stops the run naming the caller's variables and wha
 
 from __future__ import annotations
 
-import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.ansible_run import output, run_ansible
+from tests.ansible_run import play_on_localhost
+from vrecloud.recap import recap
 
 ADDRESSES = ["10.9.9.9:5000", "10.9.9.9:5001"]
 PLAY = """
@@ -66,16 +64,11 @@ def tmp(tmp_path):
 
 
 def _play(tmp: Path, *args: str, **extra: str) -> tuple[int, str]:
-    values = {"ansible_python_interpreter": sys.executable, "certs_dir": str(tmp / "certs.d"), **extra}
-    (tmp / "extra.yml").write_text(yaml.safe_dump(values))
-    proc = run_ansible(
-        "ansible-playbook", "-i", "localhost,", "-e", f"@{tmp / 'extra.yml'}", str(tmp / "play.yml"), *args
-    )
-    return proc.returncode, output(proc)
+    return play_on_localhost(tmp / "play.yml", {"certs_dir": str(tmp / "certs.d"), **extra}, *args)
 
 
 def _changed(out: str) -> int:
-    return int(re.search(r"localhost\s+: ok=\d+\s+changed=(\d+)", out).group(1))
+    return recap(out)["localhost"]["changed"]
 
 
 def test_the_ca_from_the_registry_host_is_trusted_for_every_address_once(tmp):
